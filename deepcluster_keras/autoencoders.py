@@ -1,0 +1,161 @@
+"""The tutorials' autoencoders: dense (DEC) and convolutional (DCEC).
+
+Each builder returns ``(autoencoder, encoder)``; the encoder shares its
+layers with the autoencoder, so pretraining one trains the other.
+"""
+
+import os
+
+import keras
+from keras import layers
+
+from deepcluster_keras.validation import check_positive_int
+
+__all__ = [
+    "DEC_DIMS",
+    "tutorial_initializer",
+    "autoencoder",
+    "conv_autoencoder",
+    "load_autoencoder_weights",
+]
+
+#: Layer sizes of the DEC tutorial's autoencoder for MNIST.
+DEC_DIMS = (784, 500, 500, 2000, 10)
+
+
+def tutorial_initializer(seed=None):
+    """The DEC tutorial's kernel initialiser.
+
+    ``VarianceScaling(scale=1/3, mode="fan_in", distribution="uniform")``:
+    weights uniform in +-sqrt(1 / fan_in), the initialisation of the
+    original DEC code.
+    """
+    return keras.initializers.VarianceScaling(
+        scale=1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seed
+    )
+
+
+def autoencoder(dims=DEC_DIMS, act="relu", init=None):
+    """Fully connected symmetric autoencoder, as in the DEC tutorial.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        ``dims[0]`` is the input size, ``dims[-1]`` the embedding size and
+        the ones between the hidden layers of the encoder; the decoder
+        mirrors them. Default: 784-500-500-2000-10.
+    act : str
+        Activation of the hidden layers. The embedding and the output
+        are linear.
+    init : initializer, optional
+        Kernel initialiser; default :func:`tutorial_initializer`.
+
+    Returns
+    -------
+    (autoencoder, encoder) : two ``keras.Model`` sharing their layers.
+    """
+    dims = [check_positive_int(d, "dims") for d in dims]
+    if len(dims) < 2:
+        raise ValueError(
+            "Expected at least an input and an embedding size in `dims`. "
+            f"Received: dims={dims}"
+        )
+    init = tutorial_initializer() if init is None else init
+    n_stacks = len(dims) - 1
+    x = keras.Input(shape=(dims[0],), name="input")
+    h = x
+    for i in range(n_stacks - 1):
+        h = layers.Dense(dims[i + 1], activation=act, kernel_initializer=init,
+                         name=f"encoder_{i}")(h)
+    # The embedding, where the features for clustering are read.
+    embedding = layers.Dense(dims[-1], kernel_initializer=init,
+                             name=f"encoder_{n_stacks - 1}")(h)
+    h = embedding
+    for i in range(n_stacks - 1, 0, -1):
+        h = layers.Dense(dims[i], activation=act, kernel_initializer=init,
+                         name=f"decoder_{i}")(h)
+    h = layers.Dense(dims[0], kernel_initializer=init, name="decoder_0")(h)
+    return (
+        keras.Model(inputs=x, outputs=h, name="AE"),
+        keras.Model(inputs=x, outputs=embedding, name="encoder"),
+    )
+
+
+def conv_autoencoder(input_shape=(28, 28, 1), filters=(32, 64, 128, 10)):
+    """Convolutional autoencoder of the DCEC tutorial.
+
+    Encoder: Conv 5x5/2 -> Conv 5x5/2 -> Conv 3x3/2 (ReLU), Flatten, Dense
+    embedding (linear). Decoder: Dense, Reshape and three Conv2DTranspose
+    layers mirroring the encoder, linear output.
+
+    Parameters
+    ----------
+    input_shape : (height, width, channels)
+        Height and width divisible by 8 (e.g. 8x8 digits) or, like MNIST's
+        28x28, by 4 with an odd quotient.
+    filters : (int, int, int, int)
+        Filters of the three convolutions and the embedding size.
+
+    Returns
+    -------
+    (autoencoder, encoder) : two ``keras.Model`` sharing their layers.
+    """
+    if len(input_shape) != 3:
+        raise ValueError(
+            "The convolutional autoencoder needs input_shape=(height, width, "
+            f"channels). Received: input_shape={tuple(input_shape)}"
+        )
+    height, width, channels = (int(v) for v in input_shape)
+    f1, f2, f3, n_embedding = (check_positive_int(f, "filters") for f in filters)
+    pad3 = "same" if height % 8 == 0 and width % 8 == 0 else "valid"
+    x = keras.Input(shape=(height, width, channels), name="input")
+    h = layers.Conv2D(f1, 5, strides=2, padding="same", activation="relu", name="conv1")(x)
+    h = layers.Conv2D(f2, 5, strides=2, padding="same", activation="relu", name="conv2")(h)
+    h = layers.Conv2D(f3, 3, strides=2, padding=pad3, activation="relu", name="conv3")(h)
+    feature_shape = tuple(h.shape[1:])
+    h = layers.Flatten(name="flatten")(h)
+    embedding = layers.Dense(n_embedding, name="embedding")(h)
+    h = layers.Dense(int(feature_shape[0] * feature_shape[1] * feature_shape[2]),
+                     activation="relu", name="dense_decoder")(embedding)
+    h = layers.Reshape(feature_shape, name="reshape")(h)
+    h = layers.Conv2DTranspose(f2, 3, strides=2, padding=pad3, activation="relu", name="deconv3")(h)
+    h = layers.Conv2DTranspose(f1, 5, strides=2, padding="same", activation="relu", name="deconv2")(h)
+    h = layers.Conv2DTranspose(channels, 5, strides=2, padding="same", name="deconv1")(h)
+    if tuple(h.shape[1:]) != (height, width, channels):
+        raise ValueError(
+            "The convolutional autoencoder cannot rebuild images of this size "
+            "(its decoder gives shape "
+            f"{tuple(h.shape[1:])}); use images whose height and width are "
+            "divisible by 8, or 28x28. Received: "
+            f"input_shape={(height, width, channels)}"
+        )
+    return (
+        keras.Model(inputs=x, outputs=h, name="CAE"),
+        keras.Model(inputs=x, outputs=embedding, name="encoder"),
+    )
+
+
+def load_autoencoder_weights(model, path):
+    """Load pretrained weights into ``model``, checking they fit.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError``, with
+    the file and the model named, when the weights belong to another
+    architecture.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No weights file at ae_weights={path!r}: give the path of a "
+            "'.weights.h5' file written by pretraining, or leave it out to "
+            "pretrain."
+        )
+    try:
+        model.load_weights(path)
+    except Exception as error:  # Keras raises ValueError or KeyError, varying by version
+        shapes = [tuple(w.shape) for w in model.weights]
+        raise ValueError(
+            f"The weights in ae_weights={path!r} do not match the autoencoder "
+            f"{model.name!r} (weight shapes {shapes}): they come from another "
+            "architecture or input size. Pretrain again, or pass the weights "
+            f"saved for this dataset and autoencoder. ({error})"
+        ) from None

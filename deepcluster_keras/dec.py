@@ -1,0 +1,323 @@
+"""Deep Embedded Clustering (Xie et al., 2016), step by step as the tutorial.
+
+1. :func:`pretrain` the autoencoder on reconstruction (MSE).
+2. :func:`init_centres`: K-means on the embedding gives the first centres.
+3. :func:`build_clustering_model`: encoder + :class:`ClusteringLayer`.
+4. :func:`self_train`: refine by minimising KL(P || Q), with the sharper
+   :func:`target_distribution` P refreshed every ``update_interval`` batches.
+"""
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+from sklearn.cluster import KMeans
+
+from deepcluster_keras import metrics
+from deepcluster_keras.io import atomic_write_json
+from deepcluster_keras.layers import ClusteringLayer
+
+__all__ = [
+    "target_distribution",
+    "pretrain",
+    "init_centres",
+    "build_clustering_model",
+    "self_train",
+    "SelfTrainingHistory",
+]
+
+#: Batch size for ``model.predict`` over the whole dataset. Larger than the
+#: training batch: prediction is cheap per sample, and fewer batches mean
+#: less per-batch overhead.
+PREDICT_BATCH_SIZE = 4096
+
+
+def target_distribution(q):
+    """DEC's auxiliary target distribution P from soft assignments Q.
+
+    ``p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j')`` with cluster
+    frequencies ``f_j = sum_i q_ij``: squaring sharpens the assignments,
+    dividing by ``f_j`` keeps large clusters from taking over.
+
+    Parameters
+    ----------
+    q : ndarray of shape (n_samples, n_clusters), rows summing to 1
+
+    Returns
+    -------
+    p : ndarray of shape (n_samples, n_clusters), rows summing to 1
+    """
+    q = np.asarray(q)
+    weight = q**2 / q.sum(0)
+    return (weight.T / weight.sum(1)).T
+
+
+def pretrain(
+    autoencoder,
+    x,
+    *,
+    optimizer=None,
+    loss="mse",
+    epochs=300,
+    batch_size=256,
+    verbose="auto",
+    checkpoint_dir=None,
+    checkpoint_every=10,
+    callbacks=(),
+):
+    """Pretrain ``autoencoder`` to reconstruct ``x``, as the tutorial does.
+
+    Parameters
+    ----------
+    autoencoder : keras.Model
+    x : ndarray
+    optimizer : keras optimizer, default ``SGD(learning_rate=1.0, momentum=0.9)``
+    loss, epochs, batch_size : the tutorial's MSE, 300 and 256 by default.
+    checkpoint_dir : str, optional
+        Save the model (with its optimizer state) here every
+        ``checkpoint_every`` epochs, atomically, and resume from it if a
+        checkpoint is already there: an interrupted pretraining loses at most
+        ``checkpoint_every`` epochs. The checkpoint is removed once done.
+
+    Returns
+    -------
+    dict
+        ``{"loss": [...per epoch...], "epochs": int, "seconds": float,
+        "samples_per_second": float, "resumed_from_epoch": int}``
+    """
+    if optimizer is None:
+        optimizer = keras.optimizers.SGD(learning_rate=1.0, momentum=0.9)
+    autoencoder.compile(optimizer=optimizer, loss=loss)
+    initial_epoch = 0
+    callbacks = list(callbacks)
+    checkpoint = None
+    if checkpoint_dir is not None and epochs > 0:
+        checkpoint = _PretrainCheckpoint(checkpoint_dir, checkpoint_every)
+        initial_epoch = checkpoint.restore(autoencoder)
+        callbacks.append(checkpoint)
+    start = time.perf_counter()
+    history = autoencoder.fit(
+        x,
+        x,
+        batch_size=batch_size,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        verbose=verbose,
+        callbacks=callbacks,
+    )
+    seconds = time.perf_counter() - start
+    losses = [float(v) for v in history.history.get("loss", [])]
+    if losses and not np.isfinite(losses[-1]):
+        raise FloatingPointError(
+            f"Pretraining diverged (loss={losses[-1]}). Scale the data to "
+            "[0, 1] or lower the learning rate."
+        )
+    if checkpoint is not None:
+        checkpoint.remove()
+    trained_epochs = max(epochs - initial_epoch, 0)
+    return {
+        "loss": losses,
+        "epochs": int(epochs),
+        "resumed_from_epoch": int(initial_epoch),
+        "seconds": seconds,
+        "samples_per_second": trained_epochs * len(x) / seconds if seconds > 0 else None,
+    }
+
+
+class _PretrainCheckpoint(keras.callbacks.Callback):
+    """Saves model + optimizer state every few epochs, atomically."""
+
+    def __init__(self, directory, every):
+        super().__init__()
+        self.directory = os.fspath(directory)
+        self.every = max(int(every), 1)
+        self.model_path = os.path.join(self.directory, "pretrain_checkpoint.keras")
+        self.state_path = os.path.join(self.directory, "pretrain_checkpoint.json")
+
+    def restore(self, autoencoder):
+        if not (os.path.isfile(self.model_path) and os.path.isfile(self.state_path)):
+            return 0
+        with open(self.state_path) as f:
+            epoch = int(json.load(f)["epoch"])
+        saved = keras.saving.load_model(self.model_path)
+        autoencoder.set_weights(saved.get_weights())
+        autoencoder.optimizer.build(autoencoder.trainable_variables)
+        for variable, value in zip(autoencoder.optimizer.variables, saved.optimizer.variables):
+            variable.assign(value)
+        print(f"Resuming pretraining from the checkpoint at epoch {epoch}.")
+        return epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        tmp = self.model_path + ".tmp.keras"
+        self.model.save(tmp)
+        os.replace(tmp, self.model_path)
+        atomic_write_json(self.state_path, {"epoch": epoch + 1})
+
+    def remove(self):
+        for path in (self.model_path, self.state_path):
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def init_centres(encoder, x, n_clusters, *, n_init=20, random_state=None):
+    """K-means (``n_init=20``) on the embedding: the first cluster centres.
+
+    Returns
+    -------
+    centres : ndarray of shape (n_clusters, n_embedding)
+    y_pred : ndarray of shape (n_samples,), the K-means labels
+    """
+    features = encoder.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
+    y_pred = kmeans.fit_predict(features)
+    return kmeans.cluster_centers_.astype("float32"), y_pred
+
+
+def build_clustering_model(encoder, n_clusters, *, centres=None, alpha=1.0):
+    """The DEC model: ``encoder`` followed by a ``ClusteringLayer``."""
+    clustering = ClusteringLayer(
+        n_clusters,
+        weights=None if centres is None else [centres],
+        alpha=alpha,
+        name="clustering",
+    )(encoder.output)
+    return keras.Model(inputs=encoder.input, outputs=clustering, name="DEC")
+
+
+@dataclass
+class SelfTrainingHistory:
+    """What :func:`self_train` did.
+
+    Attributes
+    ----------
+    history : dict of lists, one entry per target update: ``iteration``,
+        ``loss`` (mean KL loss over the batches since the previous update),
+        ``delta_label`` (fraction of labels changed), and ``acc``, ``nmi``,
+        ``ari`` when labels were given.
+    labels : ndarray of shape (n_samples,), the final cluster of each sample.
+    n_iter : number of batches trained.
+    converged : whether it stopped on ``tol`` rather than ``maxiter``.
+    seconds : wall time of the loop.
+    """
+
+    history: dict = field(default_factory=dict)
+    labels: np.ndarray = None
+    n_iter: int = 0
+    converged: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self):
+        return {
+            "history": self.history,
+            "n_iter": self.n_iter,
+            "converged": self.converged,
+            "seconds": self.seconds,
+            "iterations_per_second": self.n_iter / self.seconds if self.seconds else None,
+        }
+
+
+def self_train(
+    model,
+    x,
+    y=None,
+    *,
+    y_pred_init=None,
+    optimizer=None,
+    loss="kld",
+    maxiter=8000,
+    update_interval=140,
+    tol=0.001,
+    batch_size=256,
+    verbose=1,
+):
+    """DEC's self-training loop, as in the tutorial.
+
+    Every ``update_interval`` batches: predict Q on all of ``x``, compute
+    the target P, record metrics, and stop once fewer than ``tol`` of the
+    labels changed since the previous update. Between updates, one
+    ``train_on_batch`` per batch of ``batch_size`` samples, taken in order
+    and wrapping around (the tutorial skipped the wrap when ``n_samples``
+    was a multiple of ``batch_size`` and trained on an empty batch).
+
+    Parameters
+    ----------
+    model : keras.Model whose output is Q, e.g. from :func:`build_clustering_model`.
+    x : ndarray
+    y : ndarray of shape (n_samples,), optional; only for reporting.
+    y_pred_init : the K-means labels, to measure the first label change.
+    optimizer : default ``SGD(learning_rate=0.01, momentum=0.9)``.
+    verbose : 0 silent, 1 progress bar, 2 one line per update.
+
+    Returns
+    -------
+    SelfTrainingHistory
+    """
+    if optimizer is None:
+        optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+    model.compile(optimizer=optimizer, loss=loss)
+    n_samples = x.shape[0]
+    keys = ["iteration", "loss", "delta_label"] + (["acc", "nmi", "ari"] if y is not None else [])
+    result = SelfTrainingHistory(history={k: [] for k in keys})
+    progress = keras.utils.Progbar(maxiter, verbose=1, stateful_metrics=keys[1:]) if verbose == 1 else None
+    y_pred_last = None if y_pred_init is None else np.asarray(y_pred_init)
+    batch_losses = []
+    index = 0
+    p = None
+    start = time.perf_counter()
+    ite = 0
+    for ite in range(int(maxiter)):
+        if ite % update_interval == 0:
+            q = model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+            p = target_distribution(q)
+            y_pred = q.argmax(1)
+            delta_label = 1.0 if y_pred_last is None else float(np.mean(y_pred != y_pred_last))
+            y_pred_last = y_pred
+            row = {
+                "iteration": ite,
+                "loss": float(np.mean(batch_losses)) if batch_losses else None,
+                "delta_label": delta_label,
+            }
+            if y is not None:
+                row.update(metrics.evaluate(y, y_pred))
+            batch_losses = []
+            for k in keys:
+                result.history[k].append(row[k])
+            if verbose == 2:
+                print("  ".join(f"{k}={_fmt(row[k])}" for k in keys), flush=True)
+            if progress is not None:
+                progress.update(ite, [(k, row[k]) for k in keys[1:] if row[k] is not None])
+            if ite > 0 and delta_label < tol:
+                result.converged = True
+                if verbose:
+                    print(f"\ndelta_label {delta_label:.5f} < tol {tol}: converged at iteration {ite}.")
+                break
+        idx = slice(index * batch_size, min((index + 1) * batch_size, n_samples))
+        batch_losses.append(float(np.asarray(model.train_on_batch(x[idx], p[idx])).reshape(-1)[0]))
+        index = index + 1 if (index + 1) * batch_size < n_samples else 0
+    else:
+        ite = int(maxiter)
+        if maxiter > 0:
+            warnings.warn(
+                f"Self-training stopped at maxiter={maxiter} before fewer than "
+                f"tol={tol} of the labels changed between updates; raise "
+                "maxiter or tol.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    result.n_iter = ite
+    result.seconds = time.perf_counter() - start
+    result.labels = model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
+    if progress is not None and not result.converged:
+        progress.update(ite, finalize=True)
+    return result
+
+
+def _fmt(value):
+    return f"{value:.5f}" if isinstance(value, float) else str(value)

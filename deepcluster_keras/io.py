@@ -1,0 +1,45 @@
+"""Writing results so that an interrupted run never leaves a partial file."""
+
+import json
+import os
+import platform
+
+import numpy as np
+
+
+def atomic_write_json(path, data):
+    """Write ``data`` as JSON so that a reader never sees a partial file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, default=_to_json)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _to_json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def library_versions():
+    """Versions of Python and of the libraries that shape the results."""
+    import keras
+    import scipy
+    import sklearn
+
+    versions = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+    }
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    return versions

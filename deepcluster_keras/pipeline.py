@@ -1,0 +1,250 @@
+"""The whole DEC run behind the command line: data in, results out.
+
+:func:`run` checks everything first, then pretrains (or loads) the
+autoencoder, initialises the centres with K-means, self-trains, and writes
+into the output folder:
+
+- ``results.json``: metrics, configuration, timings, versions, seed;
+- ``ae_weights.weights.h5``: the pretrained autoencoder, reusable with
+  ``ae_weights=...`` (``--ae-weights``);
+- ``dec_model.keras``: the trained clustering model (loads with plain
+  ``keras.saving.load_model``);
+- ``confusion_matrix.png`` and ``cluster_grid.png``.
+"""
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import keras
+import numpy as np
+
+from deepcluster_keras import autoencoders, dec, metrics
+from deepcluster_keras.datasets import load_data
+from deepcluster_keras.io import atomic_write_json, library_versions
+from deepcluster_keras.validation import (
+    check_data,
+    check_labels,
+    check_n_clusters,
+    check_n_samples,
+    check_positive_int,
+    check_writable_dir,
+)
+
+AE_WEIGHTS_FILE = "ae_weights.weights.h5"
+MODEL_FILE = "dec_model.keras"
+RESULTS_FILE = "results.json"
+
+
+@dataclass
+class Config:
+    """Settings of one DEC run; the defaults are the tutorial's."""
+
+    dataset: str = "digits"
+    autoencoder: str = "dense"
+    n_clusters: Optional[int] = None  # None: the number of classes in the labels
+    seed: int = 0
+    pretrain_epochs: int = 300
+    pretrain_batch_size: int = 256
+    pretrain_optimizer: str = "sgd"  # SGD(1.0, 0.9) as the DEC tutorial; "adam" as DCEC
+    n_init: int = 20
+    alpha: float = 1.0
+    maxiter: int = 8000
+    update_interval: int = 140
+    tol: float = 0.001
+    batch_size: int = 256
+    ae_weights: Optional[str] = None
+    data_dir: Optional[str] = None
+    out: str = "dec_output"
+    plots: bool = True
+    verbose: int = 1
+
+    def validate(self):
+        if self.autoencoder not in ("dense", "conv"):
+            raise ValueError(
+                "Received an invalid value for `autoencoder`, expected 'dense' or "
+                f"'conv'. Received: autoencoder={self.autoencoder!r}"
+            )
+        if self.pretrain_optimizer not in ("sgd", "adam"):
+            raise ValueError(
+                "Received an invalid value for `pretrain_optimizer`, expected 'sgd' "
+                f"or 'adam'. Received: pretrain_optimizer={self.pretrain_optimizer!r}"
+            )
+        if self.n_clusters is not None:
+            check_n_clusters(self.n_clusters)
+        for name in ("pretrain_batch_size", "batch_size", "update_interval", "n_init"):
+            check_positive_int(getattr(self, name), name)
+        for name in ("pretrain_epochs", "maxiter", "seed"):
+            check_positive_int(getattr(self, name), name, minimum=0)
+        if not 0 <= self.tol < 1:
+            raise ValueError(f"Expected 0 <= tol < 1. Received: tol={self.tol!r}")
+        if self.ae_weights is not None and not os.path.isfile(self.ae_weights):
+            raise FileNotFoundError(
+                f"No weights file at ae_weights={self.ae_weights!r}: give the path "
+                f"of an '{AE_WEIGHTS_FILE}' written by an earlier run, or leave it "
+                "out to pretrain."
+            )
+
+
+def prepare_data(config, x=None, y=None):
+    """Load (or take) the data and check it against the configuration.
+
+    Returns ``(x, y, n_clusters)``.
+    """
+    image_shaped = config.autoencoder == "conv"
+    if x is None:
+        x, y = load_data(config.dataset, data_dir=config.data_dir, image_shaped=image_shaped)
+    x = check_data(x, image_shaped=image_shaped)
+    if not image_shaped and x.ndim > 2:
+        x = x.reshape(len(x), -1)
+    y = check_labels(y, len(x))
+    if config.n_clusters is not None:
+        n_clusters = config.n_clusters
+    elif y is not None:
+        n_clusters = len(np.unique(y))
+    else:
+        raise ValueError("Give n_clusters when the data has no labels.")
+    check_n_samples(len(x), n_clusters)
+    return x, y, n_clusters
+
+
+def build_autoencoder(config, x):
+    """The autoencoder for ``x``: the tutorial's dims with x's input size."""
+    if config.autoencoder == "conv":
+        return autoencoders.conv_autoencoder(input_shape=x.shape[1:])
+    dims = (x.shape[1],) + tuple(autoencoders.DEC_DIMS[1:])
+    return autoencoders.autoencoder(dims)
+
+
+def pretrain_optimizer(name):
+    if name == "adam":
+        return keras.optimizers.Adam()
+    return keras.optimizers.SGD(learning_rate=1.0, momentum=0.9)
+
+
+def pretrained_autoencoder(config, x, out, weights_path=None):
+    """Pretrain, or load ``weights_path`` when given; save the weights in ``out``.
+
+    Pretraining checkpoints into ``out`` so that a rerun after an
+    interruption continues where it stopped.
+    """
+    ae, encoder = build_autoencoder(config, x)
+    if weights_path is not None:
+        autoencoders.load_autoencoder_weights(ae, weights_path)
+        info = {"loaded_from": os.path.abspath(weights_path), "seconds": 0.0}
+    else:
+        info = dec.pretrain(
+            ae,
+            x,
+            optimizer=pretrain_optimizer(config.pretrain_optimizer),
+            epochs=config.pretrain_epochs,
+            batch_size=config.pretrain_batch_size,
+            verbose=_keras_verbose(config.verbose),
+            checkpoint_dir=out,
+        )
+        path = os.path.join(out, AE_WEIGHTS_FILE)
+        tmp = os.path.join(out, "tmp_" + AE_WEIGHTS_FILE)
+        ae.save_weights(tmp)
+        os.replace(tmp, path)
+        info["weights"] = path
+    return ae, encoder, info
+
+
+def _keras_verbose(verbose):
+    return {0: 0, 1: 1}.get(verbose, 2)
+
+
+def run(config, x=None, y=None):
+    """Run DEC end to end as configured; returns the ``results.json`` dict.
+
+    ``x`` and ``y`` replace the configured dataset when given.
+    """
+    config.validate()
+    out = check_writable_dir(config.out, name="out")
+    x, y, n_clusters = prepare_data(config, x, y)
+    keras.utils.set_random_seed(config.seed)
+    results = {
+        "status": "running",
+        "config": dataclasses.asdict(config),
+        "n_samples": int(len(x)),
+        "n_clusters": int(n_clusters),
+        "seed": config.seed,
+        "versions": library_versions(),
+        "metrics": {},
+        "seconds": {},
+    }
+    results_path = os.path.join(out, RESULTS_FILE)
+    say = print if config.verbose else (lambda *a, **k: None)
+    try:
+        say(f"[1/3] autoencoder: {'loading ' + config.ae_weights if config.ae_weights else f'pretraining {config.pretrain_epochs} epochs'}")
+        ae, encoder, info = pretrained_autoencoder(config, x, out, config.ae_weights)
+        results["pretrain"] = info
+        results["seconds"]["pretrain"] = info["seconds"]
+
+        say(f"[2/3] K-means (n_init={config.n_init}) on the embedding")
+        start = time.perf_counter()
+        centres, y_kmeans = dec.init_centres(
+            encoder, x, n_clusters, n_init=config.n_init, random_state=config.seed
+        )
+        results["seconds"]["kmeans"] = time.perf_counter() - start
+        if y is not None:
+            results["metrics"]["ae_kmeans"] = metrics.evaluate(y, y_kmeans)
+            say("      AE + K-means: " + _metrics_line(results["metrics"]["ae_kmeans"]))
+
+        say(f"[3/3] DEC self-training (maxiter={config.maxiter}, update_interval={config.update_interval})")
+        model = dec.build_clustering_model(encoder, n_clusters, centres=centres, alpha=config.alpha)
+        training = dec.self_train(
+            model,
+            x,
+            y,
+            y_pred_init=y_kmeans,
+            maxiter=config.maxiter,
+            update_interval=config.update_interval,
+            tol=config.tol,
+            batch_size=config.batch_size,
+            verbose=config.verbose,
+        )
+        results["self_training"] = training.to_dict()
+        results["seconds"]["self_training"] = training.seconds
+        model.save(os.path.join(out, MODEL_FILE))
+        np.save(os.path.join(out, "labels.npy"), training.labels)
+        if y is not None:
+            results["metrics"]["dec"] = metrics.evaluate(y, training.labels)
+            say("DEC: " + _metrics_line(results["metrics"]["dec"]))
+        if config.plots:
+            results["plots"] = save_plots(out, x, y, y_kmeans, training.labels)
+        results["status"] = "done"
+    except KeyboardInterrupt:
+        results["status"] = "interrupted"
+        say(f"\nInterrupted; what was finished is in {out}.")
+        raise
+    finally:
+        atomic_write_json(results_path, results)
+    say(f"Results in {results_path}")
+    return results
+
+
+def _metrics_line(scores):
+    return "  ".join(f"{k.upper()} {v:.4f}" for k, v in scores.items())
+
+
+def save_plots(out, x, y, y_kmeans, y_dec):
+    """Confusion matrix and cluster image grids as PNG files in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from deepcluster_keras import plots
+
+    paths = {}
+    if y is not None:
+        ax = plots.plot_confusion_matrix(y, y_dec, title="DEC: clusters vs classes")
+        paths["confusion_matrix"] = plots.save_figure(ax, os.path.join(out, "confusion_matrix.png"))
+    for name, labels in (("cluster_grid_kmeans", y_kmeans), ("cluster_grid", y_dec)):
+        try:
+            ax = plots.plot_cluster_grid(x, labels, title=name.replace("_", " "))
+        except ValueError:  # not images: no grid
+            continue
+        paths[name] = plots.save_figure(ax, os.path.join(out, name + ".png"))
+    return paths

@@ -1,0 +1,99 @@
+"""Plots of a clustering. matplotlib and seaborn are imported lazily.
+
+Each function takes an optional matplotlib ``ax`` and returns it.
+"""
+
+import numpy as np
+
+from deepcluster_keras.metrics import confusion
+
+__all__ = ["plot_confusion_matrix", "plot_cluster_grid", "save_figure"]
+
+
+def _new_ax(figsize):
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_confusion_matrix(y_true, y_pred, ax=None, title=None):
+    """Heatmap of clusters (rows) against true classes (columns).
+
+    Rows are ordered by the Hungarian matching, so a good clustering shows
+    a bright diagonal.
+    """
+    import seaborn as sns
+    from scipy.optimize import linear_sum_assignment
+
+    table = confusion(y_true, y_pred)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    order = list(rows[np.argsort(cols)]) + [r for r in range(table.shape[0]) if r not in rows]
+    clusters = np.unique(y_pred)
+    ax = ax if ax is not None else _new_ax((7, 6))
+    sns.heatmap(
+        table[order],
+        annot=table.shape[0] * table.shape[1] <= 400,
+        fmt="d",
+        cmap="Blues",
+        cbar=False,
+        xticklabels=np.unique(y_true),
+        yticklabels=clusters[order],
+        ax=ax,
+    )
+    ax.set_xlabel("true class")
+    ax.set_ylabel("cluster (matched order)")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_cluster_grid(images, y_pred, n_per_cluster=10, image_shape=None, ax=None, title=None):
+    """The first ``n_per_cluster`` images of each cluster, one row a cluster.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, h, w[, 1]) or (n_samples, h * w)
+    image_shape : (h, w), needed for flat images that are not square.
+    """
+    images = np.asarray(images)
+    if image_shape is None:
+        if images.ndim == 2:
+            side = int(round(np.sqrt(images.shape[1])))
+            if side * side != images.shape[1]:
+                raise ValueError(
+                    "Pass image_shape=(height, width) for flat images that are "
+                    f"not square. Received: images.shape={images.shape}"
+                )
+            image_shape = (side, side)
+        else:
+            image_shape = images.shape[1:3]
+    h, w = image_shape
+    clusters = np.unique(y_pred)
+    canvas = np.ones((len(clusters) * (h + 1), n_per_cluster * (w + 1))) * np.nan
+    for row, cluster in enumerate(clusters):
+        members = np.flatnonzero(y_pred == cluster)[:n_per_cluster]
+        for col, i in enumerate(members):
+            canvas[row * (h + 1): row * (h + 1) + h, col * (w + 1): col * (w + 1) + w] = (
+                images[i].reshape(h, w)
+            )
+    ax = ax if ax is not None else _new_ax((n_per_cluster * 0.6, len(clusters) * 0.6))
+    ax.imshow(canvas, cmap="gray_r", interpolation="nearest")
+    ax.set_yticks([row * (h + 1) + h / 2 for row in range(len(clusters))])
+    ax.set_yticklabels([str(c) for c in clusters])
+    ax.set_xticks([])
+    ax.set_ylabel("cluster")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def save_figure(ax, path):
+    """Save the figure holding ``ax`` as an image and close it."""
+    import matplotlib.pyplot as plt
+
+    fig = ax.get_figure()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
