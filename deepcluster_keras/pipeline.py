@@ -124,7 +124,7 @@ def pretrain_optimizer(name):
     return keras.optimizers.SGD(learning_rate=1.0, momentum=0.9)
 
 
-def pretrained_autoencoder(config, x, out, weights_path=None):
+def pretrained_autoencoder(config, x, out, weights_path=None, callbacks=()):
     """Pretrain, or load ``weights_path`` when given; save the weights in ``out``.
 
     Pretraining checkpoints into ``out`` so that a rerun after an
@@ -141,8 +141,9 @@ def pretrained_autoencoder(config, x, out, weights_path=None):
             optimizer=pretrain_optimizer(config.pretrain_optimizer),
             epochs=config.pretrain_epochs,
             batch_size=config.pretrain_batch_size,
-            verbose=_keras_verbose(config.verbose),
+            verbose=0 if callbacks else _keras_verbose(config.verbose),
             checkpoint_dir=out,
+            callbacks=callbacks,
         )
         path = os.path.join(out, AE_WEIGHTS_FILE)
         tmp = os.path.join(out, "tmp_" + AE_WEIGHTS_FILE)
@@ -191,7 +192,7 @@ def run(config, x=None, y=None):
         results["seconds"]["kmeans"] = time.perf_counter() - start
         if y is not None:
             results["metrics"]["ae_kmeans"] = metrics.evaluate(y, y_kmeans)
-            say("      AE + K-means: " + _metrics_line(results["metrics"]["ae_kmeans"]))
+            say("      AE + K-means: " + metrics_line(results["metrics"]["ae_kmeans"]))
 
         say(f"[3/3] DEC self-training (maxiter={config.maxiter}, update_interval={config.update_interval})")
         model = dec.build_clustering_model(encoder, n_clusters, centres=centres, alpha=config.alpha)
@@ -212,7 +213,7 @@ def run(config, x=None, y=None):
         np.save(os.path.join(out, "labels.npy"), training.labels)
         if y is not None:
             results["metrics"]["dec"] = metrics.evaluate(y, training.labels)
-            say("DEC: " + _metrics_line(results["metrics"]["dec"]))
+            say("DEC: " + metrics_line(results["metrics"]["dec"]))
         if config.plots:
             results["plots"] = save_plots(out, x, y, y_kmeans, training.labels)
         results["status"] = "done"
@@ -226,7 +227,7 @@ def run(config, x=None, y=None):
     return results
 
 
-def _metrics_line(scores):
+def metrics_line(scores):
     return "  ".join(f"{k.upper()} {v:.4f}" for k, v in scores.items())
 
 
