@@ -5,6 +5,7 @@ layers with the autoencoder, so pretraining one trains the other.
 """
 
 import os
+import warnings
 
 import keras
 from keras import layers
@@ -150,12 +151,14 @@ def load_autoencoder_weights(model, path):
             "pretrain."
         )
     try:
-        model.load_weights(path)
-    except Exception as error:  # Keras raises ValueError or KeyError, varying by version
-        shapes = [tuple(w.shape) for w in model.weights]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns, then raises, on a mismatch
+            model.load_weights(path)
+    except Exception as error:  # ValueError or KeyError, varying by Keras version
         raise ValueError(
-            f"The weights in ae_weights={path!r} do not match the autoencoder "
-            f"{model.name!r} (weight shapes {shapes}): they come from another "
-            "architecture or input size. Pretrain again, or pass the weights "
-            f"saved for this dataset and autoencoder. ({error})"
+            f"The weights in ae_weights={path!r} cannot be loaded into the "
+            f"autoencoder {model.name!r} with input shape {model.input_shape}: "
+            "they come from another architecture or input size, or the file is "
+            "damaged. Pretrain again, or pass the weights saved for this dataset "
+            f"and autoencoder. ({type(error).__name__}: {str(error)[:200]})"
         ) from None

@@ -116,7 +116,7 @@ def pretrain(
             f"Pretraining diverged (loss={losses[-1]}). Scale the data to "
             "[0, 1] or lower the learning rate."
         )
-    if checkpoint is not None:
+    if checkpoint is not None and len(losses) == epochs - initial_epoch:
         checkpoint.remove()
     trained_epochs = max(epochs - initial_epoch, 0)
     return {

@@ -1,0 +1,37 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+def mnist_dir():
+    """Folder with the MNIST IDX files: $DEEPCLUSTER_DATA_DIR or ../shared/datasets."""
+    for root in (os.environ.get("DEEPCLUSTER_DATA_DIR"), SHARED_DATASETS):
+        if root and (pathlib.Path(root) / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+            return pathlib.Path(root)
+    return None
+
+
+@pytest.fixture
+def shared_mnist():
+    root = mnist_dir()
+    if root is None:
+        pytest.skip("MNIST files not found: set DEEPCLUSTER_DATA_DIR to a folder with mnist/")
+    return root
+
+
+@pytest.fixture
+def blobs():
+    """Three well separated Gaussian blobs in 5-D with their labels."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0] * 5, [4.0] * 5, [-4.0, 4.0, -4.0, 4.0, -4.0]])
+    y = np.repeat(np.arange(3), 40)
+    x = centres[y] + rng.normal(scale=0.5, size=(len(y), 5))
+    return x.astype("float32"), y

@@ -1,0 +1,56 @@
+import keras
+import numpy as np
+import pytest
+
+from deepcluster_keras import autoencoder, conv_autoencoder
+from deepcluster_keras.autoencoders import load_autoencoder_weights
+
+
+def test_dense_autoencoder_is_the_tutorials():
+    ae, encoder = autoencoder()
+    dense = [layer for layer in ae.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [500, 500, 2000, 10, 2000, 500, 500, 784]
+    assert [layer.name for layer in dense[:4]] == ["encoder_0", "encoder_1", "encoder_2", "encoder_3"]
+    activations = [layer.activation.__name__ for layer in dense]
+    assert activations == ["relu"] * 3 + ["linear"] + ["relu"] * 3 + ["linear"]
+    init = dense[0].kernel_initializer
+    assert isinstance(init, keras.initializers.VarianceScaling)
+    assert (init.scale, init.mode, init.distribution) == (pytest.approx(1 / 3), "fan_in", "uniform")
+    # Uniform in +-sqrt(1 / fan_in): sqrt(3 * scale / fan_in) with scale 1/3.
+    kernel = dense[0].get_weights()[0]
+    assert np.abs(kernel).max() <= np.sqrt(1 / 784) + 1e-7
+    assert encoder.output_shape == (None, 10)
+    assert encoder.layers[1] is ae.layers[1], "encoder and autoencoder share layers"
+
+
+@pytest.mark.parametrize("shape,feature", [((28, 28, 1), (3, 3, 128)), ((8, 8, 1), (1, 1, 128))])
+def test_conv_autoencoder_shapes(shape, feature):
+    ae, encoder = conv_autoencoder(shape)
+    assert ae.output_shape == (None,) + shape
+    assert encoder.output_shape == (None, 10)
+    assert ae.get_layer("conv3").output.shape[1:] == feature
+    assert [ae.get_layer(n).filters for n in ("conv1", "conv2", "conv3")] == [32, 64, 128]
+    x = np.random.default_rng(0).random((2,) + shape).astype("float32")
+    assert ae.predict(x, verbose=0).shape == x.shape
+
+
+def test_conv_autoencoder_rejects_sizes_it_cannot_rebuild():
+    with pytest.raises(ValueError, match=r"cannot rebuild images.*input_shape=\(10, 10, 1\)"):
+        conv_autoencoder((10, 10, 1))
+    with pytest.raises(ValueError, match="input_shape"):
+        conv_autoencoder((784,))
+
+
+def test_weights_round_trip_and_mismatch(tmp_path):
+    ae, _ = autoencoder((64, 32, 8))
+    path = tmp_path / "ae.weights.h5"
+    ae.save_weights(path)
+    again, _ = autoencoder((64, 32, 8))
+    load_autoencoder_weights(again, path)
+    for a, b in zip(ae.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    other, _ = autoencoder((100, 32, 8))
+    with pytest.raises(ValueError, match=r"ae_weights=.*ae.weights.h5.*cannot be loaded.*'AE'"):
+        load_autoencoder_weights(other, path)
+    with pytest.raises(FileNotFoundError, match="No weights file at ae_weights="):
+        load_autoencoder_weights(other, tmp_path / "missing.weights.h5")

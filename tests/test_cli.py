@@ -1,0 +1,61 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from deepcluster_keras import cli
+
+
+def run_cli(*args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "deepcluster_keras", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--dataset", "--seed", "--pretrain-epochs", "--maxiter", "--update-interval",
+                   "--tol", "--batch-size", "--autoencoder", "--data-dir", "--out",
+                   "--ae-weights", "--n-clusters", "reproduce", "mnist_test", "fashion_mnist"):
+        assert option in text
+
+
+def test_reproduce_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--help"])
+    text = capsys.readouterr().out
+    assert "--seeds" in text and "--work-dir" in text
+
+
+def test_bad_input_exits_with_message(tmp_path, capsys):
+    assert cli.main(["--n-clusters", "0", "--out", str(tmp_path)]) == 2
+    assert "Received: n_clusters=0" in capsys.readouterr().err
+    code = cli.main(["--dataset", "mnist_test", "--data-dir", str(tmp_path), "--out", str(tmp_path)])
+    assert code == 2
+    assert "No mnist files in data_dir=" in capsys.readouterr().err
+    code = cli.main(["--ae-weights", str(tmp_path / "x.weights.h5"), "--out", str(tmp_path)])
+    assert code == 2 and "No weights file at ae_weights=" in capsys.readouterr().err
+
+
+def test_short_run_writes_every_output(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("--pretrain-epochs", "3", "--maxiter", "150", "--seed", "3", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ACC" in result.stdout and "NMI" in result.stdout and "ARI" in result.stdout
+    for name in ("results.json", "dec_model.keras", "ae_weights.weights.h5", "labels.npy",
+                 "confusion_matrix.png", "cluster_grid.png", "cluster_grid_kmeans.png"):
+        assert (out / name).is_file(), name
+    results = json.loads((out / "results.json").read_text())
+    assert results["status"] == "done" and results["seed"] == 3
+    assert results["config"]["pretrain_epochs"] == 3 and results["config"]["dataset"] == "digits"
+    assert results["n_samples"] == 1797 and results["n_clusters"] == 10
+    assert set(results["metrics"]) == {"ae_kmeans", "dec"}
+    assert 0 < results["metrics"]["dec"]["acc"] <= 1
+    assert {"pretrain", "kmeans", "self_training"} <= set(results["seconds"])
+    assert results["versions"]["keras"] and results["versions"]["scikit-learn"]
+    assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,90 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from deepcluster_keras import (
+    autoencoder, build_clustering_model, init_centres, metrics, pretrain, self_train,
+    target_distribution,
+)
+
+
+def test_target_distribution_formula_and_properties():
+    rng = np.random.default_rng(0)
+    q = rng.random((50, 4)) + 0.05
+    q /= q.sum(1, keepdims=True)
+    p = target_distribution(q)
+    # The tutorial's formula, element by element.
+    f = q.sum(0)
+    expected = np.array([[q[i, j] ** 2 / f[j] for j in range(4)] for i in range(50)])
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(p, expected)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    # Sharper: lower entropy per row, and each row's mode is reinforced when
+    # clusters are balanced.
+    entropy = lambda d: -(d * np.log(d)).sum(1)
+    assert np.all(entropy(p) <= entropy(q) + 1e-12)
+    balanced = np.full((4, 4), 0.1) + np.eye(4) * 0.6
+    pb = target_distribution(balanced)
+    assert np.all(np.diag(pb) > np.diag(balanced))
+
+
+def test_dec_separates_blobs(blobs):
+    x, y = blobs
+    keras.utils.set_random_seed(0)
+    ae, encoder = autoencoder((5, 16, 2))
+    info = pretrain(ae, x, epochs=20, batch_size=32, optimizer="adam", verbose=0)
+    assert len(info["loss"]) == 20 and info["loss"][-1] < info["loss"][0]
+    centres, y_km = init_centres(encoder, x, 3, n_init=5, random_state=0)
+    assert centres.shape == (3, 2)
+    model = build_clustering_model(encoder, 3, centres=centres)
+    result = self_train(model, x, y, y_pred_init=y_km, maxiter=200, update_interval=20,
+                        batch_size=32, verbose=0)
+    assert metrics.acc(y, result.labels) == 1.0
+    h = result.history
+    assert h["iteration"][0] == 0 and all(b - a == 20 for a, b in zip(h["iteration"], h["iteration"][1:]))
+    assert h["loss"][0] is None and all(np.isfinite(h["loss"][1:]))
+    assert result.converged and result.n_iter == h["iteration"][-1]
+
+
+def test_self_train_warns_at_maxiter_and_wraps_batches():
+    # 64 samples, batch 32: the tutorial's index rule would train on an empty
+    # batch at the third step; ours wraps around.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    inputs = keras.Input(shape=(3,))
+    model = build_clustering_model(keras.Model(inputs, keras.layers.Dense(2)(inputs)), 4)
+    with pytest.warns(RuntimeWarning, match="maxiter=5"):
+        result = self_train(model, x, maxiter=5, update_interval=100, tol=0.0,
+                            batch_size=32, verbose=0)
+    assert result.n_iter == 5 and not result.converged
+    assert set(result.history) == {"iteration", "loss", "delta_label"}
+
+
+def test_pretrain_resumes_from_checkpoint(tmp_path, blobs):
+    x, _ = blobs
+    keras.utils.set_random_seed(0)
+    ae, _ = autoencoder((5, 8, 2))
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(ae, x, epochs=4, verbose=0, optimizer="adam", checkpoint_dir=tmp_path,
+                 checkpoint_every=2, callbacks=[_InterruptAfter(3)])
+    assert os.path.isfile(tmp_path / "pretrain_checkpoint.keras")
+    fresh, _ = autoencoder((5, 8, 2))
+    info = pretrain(fresh, x, epochs=4, verbose=0, optimizer="adam", checkpoint_dir=tmp_path,
+                    checkpoint_every=2)
+    assert info["resumed_from_epoch"] == 2
+    assert len(info["loss"]) == 2
+    assert not os.path.exists(tmp_path / "pretrain_checkpoint.keras"), "removed when done"
+
+
+class _InterruptAfter(keras.callbacks.Callback):
+    """Simulates Ctrl-C after some epochs."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 >= self.epochs:
+            raise KeyboardInterrupt

@@ -1,0 +1,107 @@
+"""Bad input is refused before any training starts, with a message that
+names the argument and the value received."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from deepcluster_keras import pipeline
+from deepcluster_keras.pipeline import Config
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail loudly if a bad input got as far as training."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("training started despite bad input")
+
+    monkeypatch.setattr(pipeline.dec, "pretrain", boom)
+    monkeypatch.setattr(pipeline, "build_autoencoder", boom)
+
+
+def quick(tmp_path, **kwargs):
+    settings = {"out": str(tmp_path / "out"), "pretrain_epochs": 1, "maxiter": 1,
+                "verbose": 0, "plots": False}
+    return Config(**{**settings, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "x,y,kwargs,message",
+    [
+        (np.array([["a", "b"], ["c", "d"]]), None, {"n_clusters": 2}, r"non-numeric data for `x`.*dtype=<U1"),
+        (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]), None, {"n_clusters": 2}, r"`x` contains 1 NaN or infinite"),
+        (np.array([[0.0, np.inf], [1.0, 2.0], [3.0, 4.0]]), None, {"n_clusters": 2}, r"`x` contains 1 NaN or infinite"),
+        (np.arange(10.0), None, {"n_clusters": 2}, r"Expected 2-D `x`.*shape=\(10,\)"),
+        (np.zeros((5, 3)), None, {"n_clusters": 8}, r"n_samples=5 should be >= n_clusters=8"),
+        (np.zeros((5, 3)), None, {"n_clusters": 0}, r"n_clusters.*Received: n_clusters=0"),
+        (np.zeros((5, 3)), np.arange(4), {}, r"len\(y\)=4 for n_samples=5"),
+        (np.zeros((5, 3)), None, {}, r"Give n_clusters"),
+        (np.zeros((5, 64)), None, {"n_clusters": 2, "autoencoder": "conv"}, r"image-shaped `x`.*shape=\(5, 64\)"),
+        (np.zeros((5, 3)), None, {"n_clusters": 2, "autoencoder": "vae"}, r"autoencoder.*Received: autoencoder='vae'"),
+        (np.zeros((5, 3)), None, {"n_clusters": 2, "maxiter": -1}, r"maxiter.*Received: maxiter=-1"),
+        (np.zeros((5, 3)), None, {"n_clusters": 2, "tol": 2.0}, r"tol=2.0"),
+        (np.zeros((5, 3)), None, {"n_clusters": 2, "batch_size": 0}, r"batch_size.*Received: batch_size=0"),
+    ],
+)
+def test_bad_input_is_refused_before_training(tmp_path, no_training, x, y, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pipeline.run(quick(tmp_path, **kwargs), x=x, y=y)
+
+
+def test_missing_weights_file(tmp_path, no_training):
+    config = quick(tmp_path, n_clusters=2, ae_weights=str(tmp_path / "nope.weights.h5"))
+    with pytest.raises(FileNotFoundError, match=r"ae_weights=.*nope.weights.h5"):
+        pipeline.run(config, x=np.zeros((5, 3)))
+
+
+def test_unwritable_output_folder(tmp_path, no_training):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    config = quick(tmp_path, n_clusters=2)
+    config.out = str(blocker / "out")
+    with pytest.raises(ValueError, match=r"output folder `out` cannot be written.*file/out"):
+        pipeline.run(config, x=np.zeros((5, 3)))
+
+
+def test_weights_of_another_architecture(tmp_path):
+    from deepcluster_keras import autoencoder
+
+    ae, _ = autoencoder((10, 500, 500, 2000, 10))
+    path = tmp_path / "other.weights.h5"
+    ae.save_weights(path)
+    config = quick(tmp_path, n_clusters=2, ae_weights=str(path))
+    with pytest.raises(ValueError, match=r"ae_weights=.*other.weights.h5.*cannot be loaded.*\(None, 3\)"):
+        pipeline.run(config, x=np.random.default_rng(0).random((5, 3)))
+
+
+def test_run_on_given_data_writes_results_and_reloads(tmp_path, blobs):
+    import keras
+
+    from deepcluster_keras import autoencoder
+
+    x, y = blobs
+    config = Config(out=str(tmp_path / "out"), pretrain_epochs=2, pretrain_optimizer="adam",
+                    maxiter=50, update_interval=10, batch_size=32, verbose=0)
+    results = pipeline.run(config, x=x, y=y)
+    out = tmp_path / "out"
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["status"] == "done" and saved["n_clusters"] == 3
+    assert saved["metrics"] == results["metrics"]
+    model = keras.saving.load_model(out / "dec_model.keras")
+    np.testing.assert_array_equal(model.predict(x, verbose=0).argmax(1), np.load(out / "labels.npy"))
+
+    # Starting from the saved weights skips pretraining; with maxiter=0 the
+    # DEC model's encoder is exactly the saved autoencoder's.
+    config2 = Config(**{**config.__dict__, "out": str(tmp_path / "again"), "maxiter": 0,
+                        "ae_weights": str(out / "ae_weights.weights.h5")})
+    again = pipeline.run(config2, x=x, y=y)
+    assert again["pretrain"]["loaded_from"].endswith("ae_weights.weights.h5")
+    ae, _ = autoencoder((5, 500, 500, 2000, 10))
+    ae.load_weights(out / "ae_weights.weights.h5")
+    reloaded = keras.saving.load_model(tmp_path / "again" / "dec_model.keras")
+    for name in ("encoder_0", "encoder_3"):
+        for a, b in zip(ae.get_layer(name).get_weights(), reloaded.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
