@@ -17,6 +17,7 @@ __all__ = [
     "tutorial_initializer",
     "autoencoder",
     "conv_autoencoder",
+    "simple_autoencoder",
     "load_autoencoder_weights",
 ]
 
@@ -133,6 +134,27 @@ def conv_autoencoder(input_shape=(28, 28, 1), filters=(32, 64, 128, 10)):
     return (
         keras.Model(inputs=x, outputs=h, name="CAE"),
         keras.Model(inputs=x, outputs=embedding, name="encoder"),
+    )
+
+
+def simple_autoencoder(input_dim=784, encoding_dim=32):
+    """The introductory Keras blog's autoencoder: 784 -> 32 -> 784.
+
+    ReLU encoder, sigmoid decoder, for data in [0, 1]; the blog trains it
+    with Adam on binary cross-entropy.
+
+    Returns
+    -------
+    (autoencoder, encoder) : two ``keras.Model`` sharing their layers.
+    """
+    input_dim = check_positive_int(input_dim, "input_dim")
+    encoding_dim = check_positive_int(encoding_dim, "encoding_dim")
+    x = keras.Input(shape=(input_dim,), name="input")
+    encoded = layers.Dense(encoding_dim, activation="relu", name="encoded")(x)
+    decoded = layers.Dense(input_dim, activation="sigmoid", name="decoded")(encoded)
+    return (
+        keras.Model(inputs=x, outputs=decoded, name="simple_AE"),
+        keras.Model(inputs=x, outputs=encoded, name="encoder"),
     )
 
 

@@ -180,15 +180,25 @@ def init_centres(encoder, x, n_clusters, *, n_init=20, random_state=None):
     return kmeans.cluster_centers_.astype("float32"), y_pred
 
 
-def build_clustering_model(encoder, n_clusters, *, centres=None, alpha=1.0):
-    """The DEC model: ``encoder`` followed by a ``ClusteringLayer``."""
+def build_clustering_model(encoder, n_clusters, *, centres=None, alpha=1.0, autoencoder=None):
+    """The DEC model: ``encoder`` followed by a ``ClusteringLayer``.
+
+    With ``autoencoder`` (whose encoder is ``encoder``) the model keeps the
+    decoder and has two outputs, ``[q, reconstruction]``: the tutorial's
+    variant that minimises clustering and reconstruction loss together
+    (IDEC, Guo et al., 2017). :func:`self_train` then trains on both.
+    """
     clustering = ClusteringLayer(
         n_clusters,
         weights=None if centres is None else [centres],
         alpha=alpha,
         name="clustering",
     )(encoder.output)
-    return keras.Model(inputs=encoder.input, outputs=clustering, name="DEC")
+    if autoencoder is None:
+        return keras.Model(inputs=encoder.input, outputs=clustering, name="DEC")
+    return keras.Model(
+        inputs=encoder.input, outputs=[clustering, autoencoder.output], name="IDEC"
+    )
 
 
 @dataclass
@@ -198,7 +208,8 @@ class SelfTrainingHistory:
     Attributes
     ----------
     history : dict of lists, one entry per target update: ``iteration``,
-        ``loss`` (mean KL loss over the batches since the previous update),
+        ``loss`` (mean training loss over the batches since the previous
+        update: KL, or gamma * KL + MSE for a two-output model),
         ``delta_label`` (fraction of labels changed), and ``acc``, ``nmi``,
         ``ari`` when labels were given.
     labels : ndarray of shape (n_samples,), the final cluster of each sample.
@@ -235,6 +246,7 @@ def self_train(
     update_interval=140,
     tol=0.001,
     batch_size=256,
+    gamma=0.1,
     verbose=1,
 ):
     """DEC's self-training loop, as in the tutorial.
@@ -253,6 +265,10 @@ def self_train(
     y : ndarray of shape (n_samples,), optional; only for reporting.
     y_pred_init : the K-means labels, to measure the first label change.
     optimizer : default ``SGD(learning_rate=0.01, momentum=0.9)``.
+    loss : the clustering loss, ``"kld"``.
+    gamma : weight of the clustering loss for a two-output model
+        ``[q, reconstruction]`` (see :func:`build_clustering_model`), trained
+        on ``[kld, mse]`` with loss weights ``[gamma, 1]``.
     verbose : 0 silent, 1 progress bar, 2 one line per update.
 
     Returns
@@ -261,7 +277,13 @@ def self_train(
     """
     if optimizer is None:
         optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
-    model.compile(optimizer=optimizer, loss=loss)
+    joint = len(model.outputs) == 2
+    if joint:
+        model.compile(optimizer=optimizer, loss=[loss, "mse"], loss_weights=[gamma, 1.0])
+        q_model = keras.Model(model.input, model.outputs[0])
+    else:
+        model.compile(optimizer=optimizer, loss=loss)
+        q_model = model
     n_samples = x.shape[0]
     keys = ["iteration", "loss", "delta_label"] + (["acc", "nmi", "ari"] if y is not None else [])
     result = SelfTrainingHistory(history={k: [] for k in keys})
@@ -274,7 +296,7 @@ def self_train(
     ite = 0
     for ite in range(int(maxiter)):
         if ite % update_interval == 0:
-            q = model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+            q = q_model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
             p = target_distribution(q)
             y_pred = q.argmax(1)
             delta_label = 1.0 if y_pred_last is None else float(np.mean(y_pred != y_pred_last))
@@ -299,7 +321,8 @@ def self_train(
                     print(f"\ndelta_label {delta_label:.5f} < tol {tol}: converged at iteration {ite}.")
                 break
         idx = slice(index * batch_size, min((index + 1) * batch_size, n_samples))
-        batch_losses.append(float(np.asarray(model.train_on_batch(x[idx], p[idx])).reshape(-1)[0]))
+        target = [p[idx], x[idx]] if joint else p[idx]
+        batch_losses.append(float(np.asarray(model.train_on_batch(x[idx], target)).reshape(-1)[0]))
         index = index + 1 if (index + 1) * batch_size < n_samples else 0
     else:
         ite = int(maxiter)
@@ -313,7 +336,7 @@ def self_train(
             )
     result.n_iter = ite
     result.seconds = time.perf_counter() - start
-    result.labels = model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
+    result.labels = q_model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
     if progress is not None and not result.converged:
         progress.update(ite, finalize=True)
     return result

@@ -88,3 +88,28 @@ class _InterruptAfter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 >= self.epochs:
             raise KeyboardInterrupt
+
+
+def test_joint_loss_keeps_the_decoder_and_changes_the_encoders_training(blobs):
+    x, y = blobs
+
+    def trained_encoder(joint):
+        keras.utils.set_random_seed(0)
+        ae, encoder = autoencoder((5, 16, 2))
+        pretrain(ae, x, epochs=5, batch_size=32, optimizer="adam", verbose=0)
+        centres, y_km = init_centres(encoder, x, 3, n_init=2, random_state=0)
+        model = build_clustering_model(encoder, 3, centres=centres,
+                                       autoencoder=ae if joint else None)
+        result = self_train(model, x, y, y_pred_init=y_km, maxiter=30, update_interval=10,
+                            tol=0.0, batch_size=32, verbose=0)
+        assert all(np.isfinite(result.history["loss"][1:]))
+        return model, encoder.get_layer("encoder_0").get_weights()[0]
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        joint_model, joint_kernel = trained_encoder(True)
+        _, dec_kernel = trained_encoder(False)
+    assert [tuple(o.shape) for o in joint_model.outputs] == [(None, 3), (None, 5)]
+    assert not np.allclose(joint_kernel, dec_kernel, atol=1e-6)
