@@ -78,21 +78,12 @@ def main(argv=None):
         args = run_parser().parse_args(argv)
         from deepcluster_keras import pipeline
 
-        config = pipeline.Config(
+        config = training_config(
+            args,
             dataset=args.dataset or "digits",
-            autoencoder=args.autoencoder,
             n_clusters=args.n_clusters,
             seed=args.seed,
-            pretrain_epochs=args.pretrain_epochs,
-            pretrain_batch_size=args.batch_size,
-            pretrain_optimizer=args.pretrain_optimizer or default_pretrain_optimizer(args.autoencoder),
-            n_init=args.n_init,
-            maxiter=args.maxiter,
-            update_interval=args.update_interval,
-            tol=args.tol,
-            batch_size=args.batch_size,
             ae_weights=args.ae_weights,
-            data_dir=args.data_dir,
             out=args.out,
             plots=not args.no_plots,
             verbose=0 if args.quiet else 1,
@@ -106,5 +97,21 @@ def main(argv=None):
     return 0
 
 
-def default_pretrain_optimizer(autoencoder):
-    return "adam" if autoencoder == "conv" else "sgd"
+def training_config(args, **fields):
+    """A ``pipeline.Config`` from the shared training options, plus ``fields``."""
+    from deepcluster_keras import pipeline
+
+    return pipeline.Config(
+        autoencoder=args.autoencoder,
+        pretrain_epochs=args.pretrain_epochs,
+        pretrain_batch_size=args.batch_size,
+        pretrain_optimizer=args.pretrain_optimizer
+        or ("adam" if args.autoencoder == "conv" else "sgd"),
+        n_init=args.n_init,
+        maxiter=args.maxiter,
+        update_interval=args.update_interval,
+        tol=args.tol,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        **fields,
+    )

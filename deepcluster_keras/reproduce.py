@@ -57,24 +57,11 @@ def parser():
 
 
 def main(argv=None):
+    from deepcluster_keras.cli import training_config
+
     args = parser().parse_args(argv)
-    config = pipeline.Config(
-        dataset=args.dataset or "mnist",
-        autoencoder=args.autoencoder,
-        pretrain_epochs=args.pretrain_epochs,
-        pretrain_batch_size=args.batch_size,
-        pretrain_optimizer=args.pretrain_optimizer
-        or ("adam" if args.autoencoder == "conv" else "sgd"),
-        n_init=args.n_init,
-        maxiter=args.maxiter,
-        update_interval=args.update_interval,
-        tol=args.tol,
-        batch_size=args.batch_size,
-        data_dir=args.data_dir,
-        out=args.out,
-        plots=False,
-        verbose=0 if args.quiet else 2,
-    )
+    config = training_config(args, dataset=args.dataset or "mnist", out=args.out, plots=False,
+                             verbose=0 if args.quiet else 2)
     reproduce(config, args.seeds, work_dir=args.work_dir,
               raw_kmeans=not args.skip_raw_kmeans)
     return 0

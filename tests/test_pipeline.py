@@ -105,3 +105,20 @@ def test_run_on_given_data_writes_results_and_reloads(tmp_path, blobs):
     for name in ("encoder_0", "encoder_3"):
         for a, b in zip(ae.get_layer(name).get_weights(), reloaded.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_interrupted_run_keeps_what_was_finished(tmp_path, blobs, monkeypatch):
+    x, y = blobs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline.dec, "self_train", interrupted)
+    config = Config(out=str(tmp_path / "out"), pretrain_epochs=2, pretrain_optimizer="adam",
+                    verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(config, x=x, y=y)
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["status"] == "interrupted"
+    assert "ae_kmeans" in saved["metrics"] and saved["pretrain"]["epochs"] == 2
+    assert (tmp_path / "out" / "ae_weights.weights.h5").is_file()

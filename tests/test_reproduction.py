@@ -1,0 +1,61 @@
+"""Regression against the published MNIST figures.
+
+Two parts:
+
+* ``reproduction`` marker (opt-in, hours on a CPU): ``pytest -m reproduction``.
+  K-means on raw MNIST-70k, and the full DEC reproduction over seeds 0-4 with
+  the tutorial's settings. The DEC test runs (or continues) the reproduction
+  command in ``$DEEPCLUSTER_REPRODUCTION_DIR`` (default: ``results/mnist`` in
+  this repository), which skips the seeds already done there, so pointing it
+  at a finished run only checks its summary.
+* A small regression in the default run: MNIST-test (10,000 images) with 30
+  pretraining epochs, seed 0, against accuracies measured over five seeds.
+"""
+
+import os
+import pathlib
+import warnings
+
+import numpy as np
+import pytest
+
+from deepcluster_keras import load_data, metrics, pipeline, reproduce
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.reproduction
+def test_kmeans_on_raw_mnist_matches_the_tutorial(shared_mnist):
+    from sklearn.cluster import KMeans
+
+    x, y = load_data("mnist", data_dir=shared_mnist)
+    y_pred = KMeans(10, n_init=20, random_state=0).fit_predict(x)
+    assert 0.52 <= metrics.acc(y, y_pred) <= 0.55  # the tutorial: 0.532
+
+
+@pytest.mark.reproduction
+def test_dec_reproduction_over_five_seeds(shared_mnist):
+    out = os.environ.get("DEEPCLUSTER_REPRODUCTION_DIR", str(REPO / "results" / "mnist"))
+    config = pipeline.Config(dataset="mnist", data_dir=str(shared_mnist), out=out, plots=False,
+                             verbose=2)
+    summary = reproduce.reproduce(config, seeds=[0, 1, 2, 3, 4])
+    assert summary["complete_seeds"] == [0, 1, 2, 3, 4]
+    dec, ae_kmeans = summary["methods"]["dec"]["stats"]["acc"], summary["methods"]["ae_kmeans"]["stats"]["acc"]
+    assert dec["max"] >= 0.96, "the best seed should separate all ten digits, as the tutorial's run"
+    assert 0.83 <= dec["median"] <= 0.964, "the published spread of DEC over seeds"
+    assert ae_kmeans["median"] >= 0.80
+
+
+@pytest.mark.slow
+def test_small_mnist_regression(shared_mnist, tmp_path):
+    config = pipeline.Config(dataset="mnist_test", data_dir=str(shared_mnist), out=str(tmp_path),
+                             pretrain_epochs=30, maxiter=2000, plots=False, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        summary = reproduce.reproduce(config, seeds=[0], raw_kmeans=False)
+    seed = summary["methods"]
+    ae_kmeans, dec = seed["ae_kmeans"]["per_seed"][0]["acc"], seed["dec"]["per_seed"][0]["acc"]
+    assert ae_kmeans >= AE_KMEANS_FLOOR
+    assert dec >= DEC_FLOOR
+    assert not (tmp_path / "work" / "seed_0" / "pretrain_checkpoint.keras").exists()
+    assert (tmp_path / "seed_0.json").is_file() and (tmp_path / "summary.md").is_file()
