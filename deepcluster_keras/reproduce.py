@@ -67,20 +67,46 @@ def main(argv=None):
     return 0
 
 
-def reproduce(config, seeds, work_dir=None, raw_kmeans=True):
-    """Run every seed (skipping finished stages) and write the summary."""
+def reproduce(config, seeds, work_dir=None, raw_kmeans=True, x=None, y=None):
+    """Run every seed (skipping finished stages) and write the summary.
+
+    ``x`` and ``y`` replace the configured dataset when given.
+    """
     config.validate()
     out = check_writable_dir(config.out, name="out")
     work_dir = check_writable_dir(work_dir or os.path.join(out, "work"), name="work_dir")
-    x, y, n_clusters = pipeline.prepare_data(config)
+    x, y, n_clusters = pipeline.prepare_data(config, x, y)
+    if y is None:
+        raise ValueError("The reproduction scores clusterings against labels: give y.")
     say = print if config.verbose else (lambda *a, **k: None)
     say(f"{config.dataset}: {x.shape[0]} samples, {n_clusters} clusters; seeds {list(seeds)}")
     for done, seed in enumerate(seeds):
+        if not _is_complete(out, seed):
+            say(_time_left(out, seeds[done:]))
         run_seed(config, seed, x, y, n_clusters, out, work_dir, raw_kmeans, say)
         say(f"== seed {seed} done ({done + 1}/{len(seeds)})")
     summary = summarize(out, seeds, dataset=config.dataset)
     say(summary["markdown"])
     return summary
+
+
+def _time_left(out, seeds_left):
+    """Estimate from the seeds finished so far (in any earlier run)."""
+    finished = [r for r in (_read_json(p) for p in _seed_files(out)) if r and r.get("complete")]
+    todo = [s for s in seeds_left if not _is_complete(out, s)]
+    if not finished:
+        return f"== {len(todo)} seed(s) to run; time left known after the first"
+    per_seed = np.mean([sum(r["seconds"].values()) for r in finished])
+    return f"== {len(todo)} seed(s) to run, ~{len(todo) * per_seed / 60:.0f} min left at {per_seed / 60:.0f} min a seed"
+
+
+def _is_complete(out, seed):
+    return bool((_read_json(seed_path(out, seed)) or {}).get("complete"))
+
+
+def _seed_files(out):
+    return [os.path.join(out, f) for f in sorted(os.listdir(out))
+            if f.startswith("seed_") and f.endswith(".json")]
 
 
 def seed_path(out, seed):
@@ -239,6 +265,16 @@ def markdown_table(summary):
             f"| {names[method]} | {len(entry['per_seed'])} | {accs} | "
             f"{st['acc']['min']:.3f} / {st['acc']['median']:.3f} / {st['acc']['max']:.3f} | "
             f"{st['nmi']['median']:.3f} | {st['ari']['median']:.3f} | {published} |")
+    lines += ["", "| seed | K-means raw (min) | pretraining (min) | AE + K-means (min) | DEC (min) "
+              "| pretraining samples/s | DEC iterations/s |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for seed, seconds in sorted(summary["seconds_per_seed"].items()):
+        throughput = summary["throughput_per_seed"].get(seed, {})
+        cells = [f"{seconds[k] / 60:.1f}" if k in seconds else "" for k in
+                 ("kmeans_raw", "pretrain", "ae_kmeans", "dec")]
+        cells += [f"{throughput[k]:.0f}" if throughput.get(k) else "" for k in
+                  ("pretrain_samples_per_second", "self_training_iterations_per_second")]
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
