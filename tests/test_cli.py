@@ -59,3 +59,18 @@ def test_short_run_writes_every_output(tmp_path):
     assert {"pretrain", "kmeans", "self_training"} <= set(results["seconds"])
     assert results["versions"]["keras"] and results["versions"]["scikit-learn"]
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_conv_autoencoder_run(tmp_path):
+    out = tmp_path / "conv"
+    result = run_cli("--autoencoder", "conv", "--pretrain-epochs", "2", "--maxiter", "50",
+                     "--no-plots", "--quiet", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "warning: Self-training stopped at maxiter=50" in result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["autoencoder"] == "conv"
+    assert results["config"]["pretrain_optimizer"] == "adam"
+    import keras
+
+    model = keras.saving.load_model(out / "dec_model.keras")
+    assert model.input_shape == (None, 8, 8, 1) and model.output_shape == (None, 10)
