@@ -73,6 +73,8 @@ def reproduce(config, seeds, work_dir=None, raw_kmeans=True, x=None, y=None):
     ``x`` and ``y`` replace the configured dataset when given.
     """
     config.validate()
+    if not seeds:
+        raise ValueError(f"Give at least one seed. Received: seeds={seeds!r}")
     out = check_writable_dir(config.out, name="out")
     work_dir = check_writable_dir(work_dir or os.path.join(out, "work"), name="work_dir")
     x, y, n_clusters = pipeline.prepare_data(config, x, y)
@@ -85,7 +87,7 @@ def reproduce(config, seeds, work_dir=None, raw_kmeans=True, x=None, y=None):
             say(_time_left(out, seeds[done:]))
         run_seed(config, seed, x, y, n_clusters, out, work_dir, raw_kmeans, say)
         say(f"== seed {seed} done ({done + 1}/{len(seeds)})")
-    summary = summarize(out, seeds, dataset=config.dataset)
+        summary = summarize(out, seeds, dataset=config.dataset)  # the table grows seed by seed
     say(summary["markdown"])
     return summary
 

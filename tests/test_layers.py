@@ -89,3 +89,15 @@ def test_rejects_bad_alpha_and_centre_shape():
     layer = ClusteringLayer(3, weights=[np.zeros((2, 4))])
     with pytest.raises(ValueError, match=r"\(3, 4\).*\(2, 4\)"):
         layer(np.zeros((5, 4), dtype="float32"))
+
+
+def test_mixed_precision():
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(16, 4)).astype("float32")
+    mu = rng.normal(size=(3, 4)).astype("float32")
+    layer = ClusteringLayer(3, weights=[mu], dtype="mixed_float16")
+    q = layer(z)
+    assert keras.backend.standardize_dtype(q.dtype) == "float16"
+    assert layer.clusters.dtype == "float32", "the centres stay in float32"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(q).astype("float32"),
+                               reference_q(z, mu, 1.0), atol=2e-3)
