@@ -215,7 +215,7 @@ def run(config, x=None, y=None):
             results["metrics"]["dec"] = metrics.evaluate(y, training.labels)
             say("DEC: " + metrics_line(results["metrics"]["dec"]))
         if config.plots:
-            results["plots"] = save_plots(out, x, y, y_kmeans, training.labels)
+            results["plots"] = save_plots(out, x, y, y_kmeans, training, config.tol)
         results["status"] = "done"
     except KeyboardInterrupt:
         results["status"] = "interrupted"
@@ -231,14 +231,18 @@ def metrics_line(scores):
     return "  ".join(f"{k.upper()} {v:.4f}" for k, v in scores.items())
 
 
-def save_plots(out, x, y, y_kmeans, y_dec):
-    """Confusion matrix and cluster image grids as PNG files in ``out``."""
+def save_plots(out, x, y, y_kmeans, training, tol=None):
+    """Confusion matrix, cluster image grids and training curves as PNG files in ``out``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from deepcluster_keras import plots
 
+    y_dec = training.labels
     paths = {}
+    if len(training.history["iteration"]) > 1:
+        axes = plots.plot_training_curves(training.history, tol=tol)
+        paths["training_curves"] = plots.save_figure(axes, os.path.join(out, "training_curves.png"))
     if y is not None:
         ax = plots.plot_confusion_matrix(y, y_dec, title="DEC: clusters vs classes")
         paths["confusion_matrix"] = plots.save_figure(ax, os.path.join(out, "confusion_matrix.png"))

@@ -7,7 +7,7 @@ import numpy as np
 
 from deepcluster_keras.metrics import confusion
 
-__all__ = ["plot_confusion_matrix", "plot_cluster_grid", "save_figure"]
+__all__ = ["plot_confusion_matrix", "plot_cluster_grid", "plot_training_curves", "save_figure"]
 
 
 def _new_ax(figsize):
@@ -88,11 +88,52 @@ def plot_cluster_grid(images, y_pred, n_per_cluster=10, image_shape=None, ax=Non
     return ax
 
 
+def plot_training_curves(history, tol=None, axes=None):
+    """Self-training at each target update: scores (when labels were given)
+    and the fraction of labels changed, on a log scale with ``tol`` marked.
+
+    Parameters
+    ----------
+    history : dict of lists, ``SelfTrainingHistory.history``
+    axes : a pair of matplotlib axes, optional
+
+    Returns
+    -------
+    the pair of axes
+    """
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    scores_ax, change_ax = axes
+    for key in ("acc", "nmi", "ari"):
+        if key in history:
+            scores_ax.plot(history["iteration"], history[key], marker="o", label=key.upper())
+    if "loss" in history:
+        points = [(i, v) for i, v in zip(history["iteration"], history["loss"]) if v is not None]
+        if points:
+            loss_ax = scores_ax.twinx()
+            loss_ax.plot(*zip(*points), color="gray", linestyle=":", label="loss")
+            loss_ax.set_ylabel("mean loss since the last update")
+    scores_ax.set_xlabel("iteration")
+    scores_ax.set_title("scores at each target update")
+    if any(key in history for key in ("acc", "nmi", "ari")):
+        scores_ax.legend(loc="lower right")
+    change_ax.plot(history["iteration"][1:], history["delta_label"][1:], marker="o")
+    if tol:
+        change_ax.axhline(tol, color="gray", linestyle="--", label="tol")
+        change_ax.legend()
+    change_ax.set_yscale("log")
+    change_ax.set_xlabel("iteration")
+    change_ax.set_title("fraction of labels changed")
+    return axes
+
+
 def save_figure(ax, path):
     """Save the figure holding ``ax`` as an image and close it."""
     import matplotlib.pyplot as plt
 
-    fig = ax.get_figure()
+    fig = (ax[0] if isinstance(ax, (list, tuple, np.ndarray)) else ax).get_figure()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
