@@ -326,19 +326,19 @@ def self_train(
         index = index + 1 if (index + 1) * batch_size < n_samples else 0
     else:
         ite = int(maxiter)
-        if maxiter > 0:
-            warnings.warn(
-                f"Self-training stopped at maxiter={maxiter} before fewer than "
-                f"tol={tol} of the labels changed between updates; raise "
-                "maxiter or tol.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
     result.n_iter = ite
     result.seconds = time.perf_counter() - start
     result.labels = q_model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
     if progress is not None and not result.converged:
         progress.update(ite, finalize=True)
+    if not result.converged and maxiter > 0:
+        warnings.warn(
+            f"Self-training stopped at maxiter={maxiter} before fewer than "
+            f"tol={tol} of the labels changed between updates; raise "
+            "maxiter or tol.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return result
 
 

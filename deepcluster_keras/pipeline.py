@@ -124,7 +124,28 @@ def pretrain_optimizer(name):
     return keras.optimizers.SGD(learning_rate=1.0, momentum=0.9)
 
 
-def pretrained_autoencoder(config, x, out, weights_path=None, callbacks=()):
+class EpochProgress(keras.callbacks.Callback):
+    """One line every ``every`` epochs: loss, elapsed time and time left."""
+
+    def __init__(self, epochs, every=10, say=print):
+        super().__init__()
+        self.epochs, self.every, self.say = epochs, every, say
+
+    def on_train_begin(self, logs=None):
+        self.start, self.first = time.perf_counter(), None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.first is None:
+            self.first = epoch  # after a resume, count from there
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / (epoch + 1 - self.first) * (self.epochs - epoch - 1)
+        self.say(f"   epoch {epoch + 1}/{self.epochs}  loss {logs['loss']:.5f}  "
+                 f"elapsed {elapsed / 60:.1f} min  left ~{left / 60:.1f} min", flush=True)
+
+
+def pretrained_autoencoder(config, x, out, weights_path=None):
     """Pretrain, or load ``weights_path`` when given; save the weights in ``out``.
 
     Pretraining checkpoints into ``out`` so that a rerun after an
@@ -141,9 +162,9 @@ def pretrained_autoencoder(config, x, out, weights_path=None, callbacks=()):
             optimizer=pretrain_optimizer(config.pretrain_optimizer),
             epochs=config.pretrain_epochs,
             batch_size=config.pretrain_batch_size,
-            verbose=0 if callbacks else _keras_verbose(config.verbose),
+            verbose=0,
             checkpoint_dir=out,
-            callbacks=callbacks,
+            callbacks=[EpochProgress(config.pretrain_epochs)] if config.verbose else [],
         )
         path = os.path.join(out, AE_WEIGHTS_FILE)
         tmp = os.path.join(out, "tmp_" + AE_WEIGHTS_FILE)
@@ -151,10 +172,6 @@ def pretrained_autoencoder(config, x, out, weights_path=None, callbacks=()):
         os.replace(tmp, path)
         info["weights"] = path
     return ae, encoder, info
-
-
-def _keras_verbose(verbose):
-    return {0: 0, 1: 1}.get(verbose, 2)
 
 
 def run(config, x=None, y=None):

@@ -158,8 +158,7 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, raw_kmeans, say):
         ae, encoder, _ = pipeline.pretrained_autoencoder(config, x, seed_dir, weights)
     else:
         say(f"== seed {seed}: pretraining the autoencoder, {config.pretrain_epochs} epochs")
-        ae, encoder, info = pipeline.pretrained_autoencoder(
-            config, x, seed_dir, callbacks=[_EpochProgress(config.pretrain_epochs, say).callback()])
+        ae, encoder, info = pipeline.pretrained_autoencoder(config, x, seed_dir)
         state["pretrain"] = {k: v for k, v in info.items() if k != "weights"}
         state["seconds"]["pretrain"] = info["seconds"]
         state["throughput"]["pretrain_samples_per_second"] = info["samples_per_second"]
@@ -189,38 +188,6 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, raw_kmeans, say):
     say("   " + pipeline.metrics_line(state["metrics"]["dec"]))
     save()
     return state
-
-
-class _EpochProgress:
-    """One line every few epochs: loss, elapsed time and time left."""
-
-    def __init__(self, epochs, say, every=10):
-        self.epochs, self.say, self.every = epochs, say, every
-        self.start = None
-
-    def callback(self):
-        import keras
-
-        progress = self
-
-        class Callback(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                progress.start = time.perf_counter()
-                progress.first = None
-
-            def on_epoch_end(self, epoch, logs=None):
-                if progress.first is None:
-                    progress.first = epoch
-                done = epoch + 1 - progress.first
-                if (epoch + 1) % progress.every and epoch + 1 != progress.epochs:
-                    return
-                elapsed = time.perf_counter() - progress.start
-                left = elapsed / done * (progress.epochs - epoch - 1)
-                progress.say(f"   epoch {epoch + 1}/{progress.epochs}  loss {logs['loss']:.5f}  "
-                             f"elapsed {elapsed / 60:.1f} min  left ~{left / 60:.1f} min",
-                             flush=True)
-
-        return Callback()
 
 
 def summarize(out, seeds, dataset="mnist"):
