@@ -9,7 +9,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as _sk_metrics
 
-__all__ = ["acc", "nmi", "ari", "confusion", "evaluate"]
+__all__ = ["acc", "nmi", "ari", "purity", "silhouette", "confusion", "evaluate"]
 
 
 def _check_label_pair(y_true, y_pred):
@@ -84,6 +84,43 @@ def ari(y_true, y_pred):
     """Adjusted Rand index: 1 for a perfect match, about 0 for chance."""
     y_true, y_pred = _check_label_pair(y_true, y_pred)
     return float(_sk_metrics.adjusted_rand_score(y_true, y_pred))
+
+
+def purity(y_true, y_pred):
+    """Fraction of samples in their cluster's majority class.
+
+    Unlike :func:`acc`, several clusters may share a class, so purity
+    rewards over-segmentation: n_samples singleton clusters score 1.0.
+
+    Examples
+    --------
+    >>> purity([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2])
+    0.8333333333333334
+    >>> purity([0, 0, 1, 1], [0, 1, 2, 3])
+    1.0
+    """
+    table = confusion(y_true, y_pred)
+    return float(table.max(axis=1).sum() / table.sum())
+
+
+def silhouette(x, y_pred, sample_size=10_000, random_state=0):
+    """Mean silhouette coefficient, in [-1, 1], needing no ground truth.
+
+    Computed on a random sample of ``sample_size`` points when there are
+    more (the exact score costs O(n^2)). Noise points (label -1, from
+    DBSCAN) are left out. NaN when fewer than two clusters remain.
+    """
+    from sklearn.metrics import silhouette_score
+
+    x = np.asarray(x).reshape(len(x), -1)
+    y_pred = np.asarray(y_pred)
+    keep = y_pred != -1
+    x, y_pred = x[keep], y_pred[keep]
+    n_labels = len(np.unique(y_pred))
+    if n_labels < 2 or n_labels >= len(x):
+        return float("nan")
+    size = sample_size if len(x) > sample_size else None
+    return float(silhouette_score(x, y_pred, sample_size=size, random_state=random_state))
 
 
 def evaluate(y_true, y_pred):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from deepcluster_keras.metrics import acc, ari, confusion, evaluate, nmi
+from deepcluster_keras.metrics import acc, ari, confusion, evaluate, nmi, purity, silhouette
 
 
 def test_hand_computed_case_where_matching_matters():
@@ -42,3 +42,25 @@ def test_confusion_and_evaluate():
     table = confusion([0, 0, 1], ["b", "a", "a"])
     np.testing.assert_array_equal(table, [[1, 1], [1, 0]])
     assert set(evaluate([0, 1], [1, 0])) == {"acc", "nmi", "ari"}
+
+
+def test_purity_rewards_over_segmentation_unlike_acc():
+    y_true = [0, 0, 0, 1, 1, 1]
+    over = [0, 0, 1, 1, 2, 2]
+    # Clusters {0,0}, {0,1}, {1,1}: majorities 2 + 1 + 2 = 5 of 6.
+    assert purity(y_true, over) == pytest.approx(5 / 6)
+    assert purity(y_true, np.arange(6)) == 1.0
+    assert acc(y_true, np.arange(6)) == pytest.approx(2 / 6)
+    assert purity(y_true, [0] * 6) == pytest.approx(0.5)
+
+
+def test_silhouette_separated_blobs_and_noise(blobs):
+    x, y = blobs
+    assert silhouette(x, y) > 0.7
+    assert silhouette(x, np.random.default_rng(0).integers(0, 3, len(y))) < 0.1
+    noisy = y.copy()
+    noisy[:5] = -1
+    assert silhouette(x, noisy) > 0.7, "noise points are left out"
+    assert np.isnan(silhouette(x, np.zeros(len(y), int)))
+    # On a sample when large: same ballpark as the exact score.
+    assert silhouette(x, y, sample_size=60) == pytest.approx(silhouette(x, y), abs=0.1)
