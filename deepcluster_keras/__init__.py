@@ -10,12 +10,15 @@ from deepcluster_keras.dec import (
 )
 from deepcluster_keras.autoencoders import autoencoder, conv_autoencoder
 from deepcluster_keras.datasets import load_data
+from deepcluster_keras.estimator import DEC, IDEC
 from deepcluster_keras import metrics
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClusteringLayer",
+    "DEC",
+    "IDEC",
     "target_distribution",
     "autoencoder",
     "conv_autoencoder",

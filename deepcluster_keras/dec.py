@@ -322,7 +322,14 @@ def self_train(
                 break
         idx = slice(index * batch_size, min((index + 1) * batch_size, n_samples))
         target = [p[idx], x[idx]] if joint else p[idx]
-        batch_losses.append(float(np.asarray(model.train_on_batch(x[idx], target)).reshape(-1)[0]))
+        batch_loss = float(np.asarray(model.train_on_batch(x[idx], target)).reshape(-1)[0])
+        if not np.isfinite(batch_loss):
+            raise FloatingPointError(
+                f"Self-training diverged (loss={batch_loss}) at iteration {ite}. Scale "
+                "the data to [0, 1] (the tutorial's setting) or pass a smaller learning "
+                "rate in `optimizer`."
+            )
+        batch_losses.append(batch_loss)
         index = index + 1 if (index + 1) * batch_size < n_samples else 0
     else:
         ite = int(maxiter)

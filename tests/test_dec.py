@@ -113,3 +113,12 @@ def test_joint_loss_keeps_the_decoder_and_changes_the_encoders_training(blobs):
         _, dec_kernel = trained_encoder(False)
     assert [tuple(o.shape) for o in joint_model.outputs] == [(None, 3), (None, 5)]
     assert not np.allclose(joint_kernel, dec_kernel, atol=1e-6)
+
+
+def test_divergence_is_reported_not_hidden(blobs):
+    x, _ = blobs
+    ae, encoder = autoencoder((5, 4, 2))
+    model = build_clustering_model(encoder, 3, autoencoder=ae)
+    # Reconstruction errors of 1e40 overflow float32: the loss is inf from the start.
+    with pytest.raises(FloatingPointError, match="Self-training diverged.*Scale the data"):
+        self_train(model, x * 1e20, maxiter=50, update_interval=10, batch_size=32, verbose=0)

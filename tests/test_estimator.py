@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from deepcluster_keras import DEC, IDEC, metrics
+
+FAST = dict(pretrain_epochs=15, pretrain_optimizer="adam", batch_size=32, n_init=3, maxiter=60,
+            update_interval=20, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0] * 5, [4.0] * 5, [-4.0, 4.0, -4.0, 4.0, -4.0]])
+    y = np.repeat(np.arange(3), 40)
+    x = (centres[y] + rng.normal(scale=0.5, size=(len(y), 5)))
+    x = MinMaxScaler().fit_transform(x).astype("float32")  # [0, 1], as the tutorial's data
+    with _no_warning_check():  # may stop at maxiter
+        estimator = DEC(3, **FAST).fit(x, y)
+    return estimator, x, y
+
+
+class _no_warning_check:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def test_init_only_stores_and_clone_works():
+    estimator = IDEC(4, gamma=0.5, maxiter=7)
+    params = estimator.get_params()
+    assert params["n_clusters"] == 4 and params["gamma"] == 0.5 and params["maxiter"] == 7
+    copy = clone(estimator)
+    assert copy.get_params() == params and copy is not estimator
+    assert DEC(n_clusters="nonsense").n_clusters == "nonsense", "checked in fit, not __init__"
+    estimator.set_params(maxiter=9)
+    assert estimator.maxiter == 9
+
+
+def test_fit_sets_attributes_and_predicts(fitted):
+    estimator, x, y = fitted
+    assert metrics.acc(y, estimator.labels_) == 1.0
+    assert estimator.cluster_centers_.shape == (3, 10)
+    assert np.all(np.isfinite(estimator.history_["loss"][1:]))
+    assert estimator.n_iter_ > 0 and estimator.history_["acc"][-1] == 1.0
+    np.testing.assert_array_equal(estimator.predict(x), estimator.labels_)
+    q = estimator.predict_proba(x)
+    assert q.shape == (len(x), 3)
+    np.testing.assert_allclose(q.sum(1), 1.0, rtol=1e-5)
+    assert estimator.transform(x).shape == (len(x), 10)
+
+
+def test_predict_before_fit_raises():
+    with pytest.raises(NotFittedError):
+        DEC().predict(np.zeros((3, 4)))
+    with pytest.raises(NotFittedError):
+        DEC().transform(np.zeros((3, 4)))
+
+
+def test_save_and_load_round_trip(fitted, tmp_path):
+    estimator, x, _ = fitted
+    estimator.save(tmp_path / "dec")
+    loaded = DEC.load(tmp_path / "dec")
+    assert loaded.get_params() == estimator.get_params()
+    np.testing.assert_allclose(loaded.predict_proba(x), estimator.predict_proba(x), rtol=1e-6)
+    np.testing.assert_allclose(loaded.transform(x), estimator.transform(x), rtol=1e-6)
+    np.testing.assert_array_equal(loaded.labels_, estimator.labels_)
+    np.testing.assert_array_equal(loaded.cluster_centers_, estimator.cluster_centers_)
+    assert loaded.history_ == estimator.history_
+    assert not list((tmp_path / "dec").glob("*.pkl")), "no pickle"
+    with pytest.raises(FileNotFoundError, match="No saved estimator"):
+        DEC.load(tmp_path / "nothing")
+
+
+def test_pipeline_with_a_scaler_and_fit_predict(fitted):
+    _, x, y = fitted
+    pipe = make_pipeline(MinMaxScaler(), DEC(3, **FAST))
+    with _no_warning_check():
+        labels = pipe.fit_predict(x * 100 + 7)
+    assert metrics.acc(y, labels) == 1.0
+    np.testing.assert_array_equal(pipe.predict(x * 100 + 7), labels)
+
+
+def test_idec_keeps_the_decoder_and_round_trips(fitted, tmp_path):
+    _, x, y = fitted
+    with _no_warning_check():
+        idec = IDEC(3, gamma=0.1, **FAST).fit(x)
+    assert len(idec.model_.outputs) == 2
+    assert metrics.acc(y, idec.labels_) == 1.0
+    idec.save(tmp_path / "idec")
+    loaded = IDEC.load(tmp_path / "idec")
+    assert isinstance(loaded, IDEC) and loaded.gamma == 0.1
+    np.testing.assert_allclose(loaded.predict_proba(x), idec.predict_proba(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("estimator,message", [
+    (DEC(n_clusters=0), r"n_clusters=0"),
+    (DEC(3, autoencoder="rnn"), r"autoencoder='rnn'"),
+    (IDEC(3, gamma=-1), r"gamma=-1"),
+    (DEC(200), r"n_samples=120 should be >= n_clusters=200"),
+])
+def test_bad_parameters_fail_in_fit(fitted, estimator, message):
+    _, x, _ = fitted
+    with pytest.raises(ValueError, match=message):
+        estimator.fit(x)
