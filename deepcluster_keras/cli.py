@@ -55,6 +55,14 @@ def run_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_training_options(parser)
+    parser.add_argument("--method", default="dec",
+                        choices=("dec", "idec", "kmeans", "ae+kmeans", "ae+gmm",
+                                 "ae+agglomerative", "ae+spectral", "ae+dbscan"),
+                        help="dec (default); idec: DEC keeping the decoder (loss gamma*KL + MSE); "
+                        "kmeans: K-means on the raw data; ae+ALGORITHM: a classical algorithm "
+                        "on the pretrained embedding")
+    parser.add_argument("--gamma", type=float, default=0.1,
+                        help="IDEC's weight of the clustering loss (default: %(default)s)")
     parser.add_argument("--n-clusters", type=int, default=None,
                         help="number of clusters (default: the number of classes)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -81,6 +89,8 @@ def main(argv=None):
         config = training_config(
             args,
             dataset=args.dataset or "digits",
+            method=args.method,
+            gamma=args.gamma,
             n_clusters=args.n_clusters,
             seed=args.seed,
             ae_weights=args.ae_weights,

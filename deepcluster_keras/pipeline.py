@@ -1,8 +1,9 @@
-"""The whole DEC run behind the command line: data in, results out.
+"""The whole run behind the command line: data in, results out.
 
 :func:`run` checks everything first, then pretrains (or loads) the
-autoencoder, initialises the centres with K-means, self-trains, and writes
-into the output folder:
+autoencoder, initialises the centres with K-means, self-trains (DEC, or
+IDEC), or instead clusters the embedding with a classical algorithm
+(``method="ae+gmm"`` and so on), and writes into the output folder:
 
 - ``results.json``: metrics, configuration, timings, versions, seed;
 - ``ae_weights.weights.h5``: the pretrained autoencoder, reusable with
@@ -21,7 +22,7 @@ from typing import Optional
 import keras
 import numpy as np
 
-from deepcluster_keras import autoencoders, dec, metrics
+from deepcluster_keras import autoencoders, classical, dec, metrics
 from deepcluster_keras.datasets import load_data
 from deepcluster_keras.io import atomic_write_json, library_versions
 from deepcluster_keras.validation import (
@@ -33,6 +34,10 @@ from deepcluster_keras.validation import (
     check_writable_dir,
 )
 
+#: What ``run`` can do: DEC, IDEC (DEC keeping the decoder), K-means on the raw
+#: data, or a classical algorithm on the pretrained embedding.
+METHODS = ("dec", "idec", "kmeans") + tuple(f"ae+{m}" for m in classical.METHODS)
+
 AE_WEIGHTS_FILE = "ae_weights.weights.h5"
 MODEL_FILE = "dec_model.keras"
 RESULTS_FILE = "results.json"
@@ -43,6 +48,7 @@ class Config:
     """Settings of one DEC run; the defaults are the tutorial's."""
 
     dataset: str = "digits"
+    method: str = "dec"  # see METHODS
     autoencoder: str = "dense"
     n_clusters: Optional[int] = None  # None: the number of classes in the labels
     seed: int = 0
@@ -51,6 +57,7 @@ class Config:
     pretrain_optimizer: str = "sgd"  # SGD(1.0, 0.9) as the DEC tutorial; "adam" as DCEC
     n_init: int = 20
     alpha: float = 1.0
+    gamma: float = 0.1  # IDEC's weight of the clustering loss
     maxiter: int = 8000
     update_interval: int = 140
     tol: float = 0.001
@@ -62,6 +69,13 @@ class Config:
     verbose: int = 1
 
     def validate(self):
+        if self.method not in METHODS:
+            raise ValueError(
+                f"Received an invalid value for `method`, expected one of {METHODS}. "
+                f"Received: method={self.method!r}"
+            )
+        if not self.gamma > 0:
+            raise ValueError(f"Expected gamma > 0. Received: gamma={self.gamma!r}")
         if self.autoencoder not in ("dense", "conv"):
             raise ValueError(
                 "Received an invalid value for `autoencoder`, expected 'dense' or "
@@ -175,7 +189,7 @@ def pretrained_autoencoder(config, x, out, weights_path=None):
 
 
 def run(config, x=None, y=None):
-    """Run DEC end to end as configured; returns the ``results.json`` dict.
+    """Run the configured method end to end; returns the ``results.json`` dict.
 
     ``x`` and ``y`` replace the configured dataset when given.
     """
@@ -195,44 +209,36 @@ def run(config, x=None, y=None):
     }
     results_path = os.path.join(out, RESULTS_FILE)
     say = print if config.verbose else (lambda *a, **k: None)
+    method = config.method
     try:
-        say(f"[1/3] autoencoder: {'loading ' + config.ae_weights if config.ae_weights else f'pretraining {config.pretrain_epochs} epochs'}")
-        ae, encoder, info = pretrained_autoencoder(config, x, out, config.ae_weights)
-        results["pretrain"] = info
-        results["seconds"]["pretrain"] = info["seconds"]
-
-        say(f"[2/3] K-means (n_init={config.n_init}) on the embedding")
-        start = time.perf_counter()
-        centres, y_kmeans = dec.init_centres(
-            encoder, x, n_clusters, n_init=config.n_init, random_state=config.seed
-        )
-        results["seconds"]["kmeans"] = time.perf_counter() - start
-        if y is not None:
-            results["metrics"]["ae_kmeans"] = metrics.evaluate(y, y_kmeans)
-            say("      AE + K-means: " + metrics_line(results["metrics"]["ae_kmeans"]))
-
-        say(f"[3/3] DEC self-training (maxiter={config.maxiter}, update_interval={config.update_interval})")
-        model = dec.build_clustering_model(encoder, n_clusters, centres=centres, alpha=config.alpha)
-        training = dec.self_train(
-            model,
-            x,
-            y,
-            y_pred_init=y_kmeans,
-            maxiter=config.maxiter,
-            update_interval=config.update_interval,
-            tol=config.tol,
-            batch_size=config.batch_size,
-            verbose=config.verbose,
-        )
-        results["self_training"] = training.to_dict()
-        results["seconds"]["self_training"] = training.seconds
-        model.save(os.path.join(out, MODEL_FILE))
-        np.save(os.path.join(out, "labels.npy"), training.labels)
-        if y is not None:
-            results["metrics"]["dec"] = metrics.evaluate(y, training.labels)
-            say("DEC: " + metrics_line(results["metrics"]["dec"]))
+        if method == "kmeans":
+            say(f"K-means (n_init={config.n_init}) on the raw data")
+            labels = _timed(results, "clustering", classical.cluster, x, "kmeans", n_clusters,
+                            random_state=config.seed, n_init=config.n_init)
+            _record(results, "kmeans", x, y, labels, say)
+            initial, history = None, None
+        else:
+            stages = 1 if method.startswith("ae+") else 3
+            say(f"[1/{stages}] autoencoder: "
+                + (f"loading {config.ae_weights}" if config.ae_weights
+                   else f"pretraining {config.pretrain_epochs} epochs"))
+            ae, encoder, info = pretrained_autoencoder(config, x, out, config.ae_weights)
+            results["pretrain"] = info
+            results["seconds"]["pretrain"] = info["seconds"]
+            if method.startswith("ae+"):
+                algorithm = method[len("ae+"):]
+                z = encoder.predict(x, batch_size=dec.PREDICT_BATCH_SIZE, verbose=0)
+                say(f"{algorithm} on the embedding")
+                labels = _timed(results, "clustering", classical.cluster, z, algorithm, n_clusters,
+                                random_state=config.seed, n_init=config.n_init)
+                _record(results, method.replace("+", "_"), z, y, labels, say)
+                initial, history = None, None
+            else:
+                labels, initial, history = _dec_stages(config, results, x, y, n_clusters, ae,
+                                                       encoder, out, say)
+        np.save(os.path.join(out, "labels.npy"), labels)
         if config.plots:
-            results["plots"] = save_plots(out, x, y, y_kmeans, training, config.tol)
+            results["plots"] = save_plots(out, x, y, labels, initial, history, config.tol)
         results["status"] = "done"
     except KeyboardInterrupt:
         results["status"] = "interrupted"
@@ -244,28 +250,78 @@ def run(config, x=None, y=None):
     return results
 
 
+def _dec_stages(config, results, x, y, n_clusters, ae, encoder, out, say):
+    """K-means initialisation and self-training (DEC, or IDEC keeping the decoder)."""
+    say(f"[2/3] K-means (n_init={config.n_init}) on the embedding")
+    centres, y_kmeans = _timed(results, "kmeans", dec.init_centres, encoder, x, n_clusters,
+                               n_init=config.n_init, random_state=config.seed)
+    if y is not None:
+        results["metrics"]["ae_kmeans"] = metrics.evaluate(y, y_kmeans)
+        say("      AE + K-means: " + metrics_line(results["metrics"]["ae_kmeans"]))
+    name = config.method.upper()
+    say(f"[3/3] {name} self-training (maxiter={config.maxiter}, "
+        f"update_interval={config.update_interval})")
+    model = dec.build_clustering_model(encoder, n_clusters, centres=centres, alpha=config.alpha,
+                                       autoencoder=ae if config.method == "idec" else None)
+    training = dec.self_train(
+        model, x, y, y_pred_init=y_kmeans, maxiter=config.maxiter,
+        update_interval=config.update_interval, tol=config.tol, batch_size=config.batch_size,
+        gamma=config.gamma, verbose=config.verbose,
+    )
+    results["self_training"] = training.to_dict()
+    results["seconds"]["self_training"] = training.seconds
+    model.save(os.path.join(out, MODEL_FILE))
+    z = encoder.predict(x, batch_size=dec.PREDICT_BATCH_SIZE, verbose=0)
+    _record(results, config.method, z, y, training.labels, say)
+    return training.labels, y_kmeans, training.history
+
+
+def _timed(results, stage, function, *args, **kwargs):
+    start = time.perf_counter()
+    value = function(*args, **kwargs)
+    results["seconds"][stage] = time.perf_counter() - start
+    return value
+
+
+def _record(results, key, space, y, labels, say):
+    """Scores of a clustering: against labels when given, and the silhouette
+    of ``space`` (the data or the embedding it was clustered in)."""
+    results["silhouette"] = metrics.silhouette(space, labels, random_state=0)
+    n_noise = int(np.sum(labels == -1))
+    results["n_clusters_found"] = int(len(np.unique(labels[labels != -1])))
+    if n_noise:
+        results["n_noise"] = n_noise
+    if y is not None:
+        results["metrics"][key] = {**metrics.evaluate(y, labels), "purity": metrics.purity(y, labels)}
+        say(f"{key}: " + metrics_line(results["metrics"][key]))
+    say(f"silhouette {results['silhouette']:.4f}, {results['n_clusters_found']} clusters"
+        + (f", {n_noise} noise points" if n_noise else ""))
+
+
 def metrics_line(scores):
     return "  ".join(f"{k.upper()} {v:.4f}" for k, v in scores.items())
 
 
-def save_plots(out, x, y, y_kmeans, training, tol=None):
+def save_plots(out, x, y, labels, initial_labels=None, history=None, tol=None):
     """Confusion matrix, cluster image grids and training curves as PNG files in ``out``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from deepcluster_keras import plots
 
-    y_dec = training.labels
     paths = {}
-    if len(training.history["iteration"]) > 1:
-        axes = plots.plot_training_curves(training.history, tol=tol)
+    if history is not None and len(history["iteration"]) > 1:
+        axes = plots.plot_training_curves(history, tol=tol)
         paths["training_curves"] = plots.save_figure(axes, os.path.join(out, "training_curves.png"))
     if y is not None:
-        ax = plots.plot_confusion_matrix(y, y_dec, title="DEC: clusters vs classes")
+        ax = plots.plot_confusion_matrix(y, labels, title="clusters vs classes")
         paths["confusion_matrix"] = plots.save_figure(ax, os.path.join(out, "confusion_matrix.png"))
-    for name, labels in (("cluster_grid_kmeans", y_kmeans), ("cluster_grid", y_dec)):
+    grids = [("cluster_grid", labels)]
+    if initial_labels is not None:
+        grids.append(("cluster_grid_kmeans", initial_labels))
+    for name, grid_labels in grids:
         try:
-            ax = plots.plot_cluster_grid(x, labels, title=name.replace("_", " "))
+            ax = plots.plot_cluster_grid(x, grid_labels, title=name.replace("_", " "))
         except ValueError:  # not images: no grid
             continue
         paths[name] = plots.save_figure(ax, os.path.join(out, name + ".png"))

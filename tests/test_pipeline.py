@@ -122,3 +122,37 @@ def test_interrupted_run_keeps_what_was_finished(tmp_path, blobs, monkeypatch):
     assert saved["status"] == "interrupted"
     assert "ae_kmeans" in saved["metrics"] and saved["pretrain"]["epochs"] == 2
     assert (tmp_path / "out" / "ae_weights.weights.h5").is_file()
+
+
+@pytest.mark.parametrize("method,key", [
+    ("kmeans", "kmeans"), ("ae+gmm", "ae_gmm"), ("ae+agglomerative", "ae_agglomerative"),
+    ("ae+spectral", "ae_spectral"), ("ae+dbscan", "ae_dbscan"), ("idec", "idec"),
+])
+def test_every_method_runs_and_scores(tmp_path, blobs, method, key):
+    from sklearn.preprocessing import MinMaxScaler
+
+    x, y = blobs
+    x = MinMaxScaler().fit_transform(x)
+    config = Config(out=str(tmp_path / "out"), method=method, pretrain_epochs=10,
+                    pretrain_optimizer="adam", maxiter=40, update_interval=10, batch_size=32,
+                    n_init=3, verbose=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        results = pipeline.run(config, x=x, y=y)
+    scores = results["metrics"][key]
+    assert set(scores) == {"acc", "nmi", "ari", "purity"}
+    assert scores["acc"] >= ACC_FLOOR[method], scores
+    assert -1 <= results["silhouette"] <= 1
+    assert (tmp_path / "out" / "labels.npy").is_file()
+    assert ("pretrain" in results) == (method != "kmeans")
+
+
+ACC_FLOOR = {"kmeans": 1.0, "ae+gmm": 1.0, "ae+agglomerative": 1.0, "ae+spectral": 1.0,
+             "ae+dbscan": 0.9, "idec": 1.0}
+
+
+def test_unknown_method(tmp_path, no_training):
+    with pytest.raises(ValueError, match=r"method.*Received: method='ae\+kmedoids'"):
+        pipeline.run(quick(tmp_path, method="ae+kmedoids", n_clusters=2), x=np.zeros((5, 3)))
