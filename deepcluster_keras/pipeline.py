@@ -216,7 +216,7 @@ def run(config, x=None, y=None):
             labels = _timed(results, "clustering", classical.cluster, x, "kmeans", n_clusters,
                             random_state=config.seed, n_init=config.n_init)
             _record(results, "kmeans", x, y, labels, say)
-            initial, history = None, None
+            initial, history, z = None, None, None
         else:
             stages = 1 if method.startswith("ae+") else 3
             say(f"[1/{stages}] autoencoder: "
@@ -232,13 +232,13 @@ def run(config, x=None, y=None):
                 labels = _timed(results, "clustering", classical.cluster, z, algorithm, n_clusters,
                                 random_state=config.seed, n_init=config.n_init)
                 _record(results, method.replace("+", "_"), z, y, labels, say)
-                initial, history = None, None
+                initial, history = None, None  # z: the embedding, from above
             else:
-                labels, initial, history = _dec_stages(config, results, x, y, n_clusters, ae,
-                                                       encoder, out, say)
+                labels, initial, history, z = _dec_stages(config, results, x, y, n_clusters, ae,
+                                                          encoder, out, say)
         np.save(os.path.join(out, "labels.npy"), labels)
         if config.plots:
-            results["plots"] = save_plots(out, x, y, labels, initial, history, config.tol)
+            results["plots"] = save_plots(out, x, y, labels, initial, history, config.tol, z)
         results["status"] = "done"
     except KeyboardInterrupt:
         results["status"] = "interrupted"
@@ -273,7 +273,7 @@ def _dec_stages(config, results, x, y, n_clusters, ae, encoder, out, say):
     model.save(os.path.join(out, MODEL_FILE))
     z = encoder.predict(x, batch_size=dec.PREDICT_BATCH_SIZE, verbose=0)
     _record(results, config.method, z, y, training.labels, say)
-    return training.labels, y_kmeans, training.history
+    return training.labels, y_kmeans, training.history, z
 
 
 def _timed(results, stage, function, *args, **kwargs):
@@ -302,8 +302,9 @@ def metrics_line(scores):
     return "  ".join(f"{k.upper()} {v:.4f}" for k, v in scores.items())
 
 
-def save_plots(out, x, y, labels, initial_labels=None, history=None, tol=None):
-    """Confusion matrix, cluster image grids and training curves as PNG files in ``out``."""
+def save_plots(out, x, y, labels, initial_labels=None, history=None, tol=None, z=None):
+    """Confusion matrix, cluster image grids, training curves and a t-SNE map
+    of the embedding ``z`` as PNG files in ``out``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -316,6 +317,9 @@ def save_plots(out, x, y, labels, initial_labels=None, history=None, tol=None):
     if y is not None:
         ax = plots.plot_confusion_matrix(y, labels, title="clusters vs classes")
         paths["confusion_matrix"] = plots.save_figure(ax, os.path.join(out, "confusion_matrix.png"))
+    if z is not None:
+        ax = plots.plot_embedding(z, labels)
+        paths["embedding_tsne"] = plots.save_figure(ax, os.path.join(out, "embedding_tsne.png"))
     grids = [("cluster_grid", labels)]
     if initial_labels is not None:
         grids.append(("cluster_grid_kmeans", initial_labels))

@@ -7,7 +7,13 @@ import numpy as np
 
 from deepcluster_keras.metrics import confusion
 
-__all__ = ["plot_confusion_matrix", "plot_cluster_grid", "plot_training_curves", "save_figure"]
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_cluster_grid",
+    "plot_training_curves",
+    "plot_embedding",
+    "save_figure",
+]
 
 
 def _new_ax(figsize):
@@ -127,6 +133,34 @@ def plot_training_curves(history, tol=None, axes=None):
     change_ax.set_xlabel("iteration")
     change_ax.set_title("fraction of labels changed")
     return axes
+
+
+def plot_embedding(z, labels, sample_size=2000, random_state=0, ax=None, title=None):
+    """A 2-D t-SNE map of the embedding ``z``, points coloured by cluster.
+
+    t-SNE runs on a random sample of ``sample_size`` points (it is
+    quadratic in time); DBSCAN's noise points (label -1) are drawn grey.
+    """
+    from sklearn.manifold import TSNE
+
+    z = np.asarray(z).reshape(len(z), -1)
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(random_state)
+    keep = rng.choice(len(z), size=min(sample_size, len(z)), replace=False)
+    z, labels = z[keep], labels[keep]
+    perplexity = min(30.0, (len(z) - 1) / 3)
+    points = TSNE(2, perplexity=perplexity, init="pca", random_state=random_state).fit_transform(z)
+    ax = ax if ax is not None else _new_ax((6, 6))
+    noise = labels == -1
+    if noise.any():
+        ax.scatter(*points[noise].T, s=4, c="lightgray", label="noise")
+    scatter = ax.scatter(*points[~noise].T, s=4, c=labels[~noise], cmap="tab10")
+    ax.legend(*scatter.legend_elements(), title="cluster", loc="best", fontsize="small",
+              markerscale=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or f"t-SNE of the embedding ({len(z)} points)")
+    return ax
 
 
 def save_figure(ax, path):

@@ -47,7 +47,8 @@ def test_short_run_writes_every_output(tmp_path):
     result = run_cli("--pretrain-epochs", "3", "--maxiter", "150", "--seed", "3", "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ACC" in result.stdout and "NMI" in result.stdout and "ARI" in result.stdout
-    for name in ("results.json", "dec_model.keras", "ae_weights.weights.h5", "labels.npy", "training_curves.png",
+    for name in ("results.json", "dec_model.keras", "ae_weights.weights.h5", "labels.npy",
+                 "training_curves.png", "embedding_tsne.png",
                  "confusion_matrix.png", "cluster_grid.png", "cluster_grid_kmeans.png"):
         assert (out / name).is_file(), name
     results = json.loads((out / "results.json").read_text())
