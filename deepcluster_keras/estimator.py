@@ -105,6 +105,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
             maxiter=self.maxiter,
             update_interval=self.update_interval,
             tol=self.tol,
+            gamma=getattr(self, "gamma", 0.1),
             batch_size=self.batch_size,
             verbose=self.verbose,
         )
@@ -249,11 +250,6 @@ class IDEC(DEC):
             verbose=verbose, random_state=random_state,
         )
         self.gamma = gamma
-
-    def _config(self):
-        if not (isinstance(self.gamma, (int, float)) and self.gamma > 0):
-            raise ValueError(f"Expected gamma > 0. Received: gamma={self.gamma!r}")
-        return super()._config()
 
     def _self_train_kwargs(self):
         return {"gamma": self.gamma}

@@ -10,7 +10,9 @@ IDEC), or instead clusters the embedding with a classical algorithm
   ``ae_weights=...`` (``--ae-weights``);
 - ``dec_model.keras``: the trained clustering model (loads with plain
   ``keras.saving.load_model``);
-- ``confusion_matrix.png`` and ``cluster_grid.png``.
+- ``labels.npy``: the cluster of each sample;
+- PNG plots: confusion matrix, cluster image grids, training curves, and a
+  t-SNE map of the embedding.
 """
 
 import dataclasses
@@ -45,7 +47,7 @@ RESULTS_FILE = "results.json"
 
 @dataclass
 class Config:
-    """Settings of one DEC run; the defaults are the tutorial's."""
+    """Settings of one run; the defaults are the DEC tutorial's."""
 
     dataset: str = "digits"
     method: str = "dec"  # see METHODS
