@@ -115,8 +115,7 @@ def training_config(args, **fields):
         autoencoder=args.autoencoder,
         pretrain_epochs=args.pretrain_epochs,
         pretrain_batch_size=args.batch_size,
-        pretrain_optimizer=args.pretrain_optimizer
-        or ("adam" if args.autoencoder == "conv" else "sgd"),
+        pretrain_optimizer=args.pretrain_optimizer,
         n_init=args.n_init,
         maxiter=args.maxiter,
         update_interval=args.update_interval,

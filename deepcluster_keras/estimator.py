@@ -98,8 +98,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
             seed=0 if self.random_state is None else self.random_state,
             pretrain_epochs=self.pretrain_epochs,
             pretrain_batch_size=self.batch_size,
-            pretrain_optimizer=self.pretrain_optimizer
-            or ("adam" if self.autoencoder == "conv" else "sgd"),
+            pretrain_optimizer=self.pretrain_optimizer,
             n_init=self.n_init,
             alpha=self.alpha,
             maxiter=self.maxiter,

@@ -56,7 +56,9 @@ class Config:
     seed: int = 0
     pretrain_epochs: int = 300
     pretrain_batch_size: int = 256
-    pretrain_optimizer: str = "sgd"  # SGD(1.0, 0.9) as the DEC tutorial; "adam" as DCEC
+    # "sgd": SGD(1.0, 0.9) as the DEC tutorial; "adam" as DCEC. None: sgd for the
+    # dense autoencoder, adam for the convolutional one.
+    pretrain_optimizer: Optional[str] = None
     n_init: int = 20
     alpha: float = 1.0
     gamma: float = 0.1  # IDEC's weight of the clustering loss
@@ -69,6 +71,10 @@ class Config:
     out: str = "dec_output"
     plots: bool = True
     verbose: int = 1
+
+    def __post_init__(self):
+        if self.pretrain_optimizer is None:
+            self.pretrain_optimizer = "adam" if self.autoencoder == "conv" else "sgd"
 
     def validate(self):
         if self.method not in METHODS:
