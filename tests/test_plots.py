@@ -1,0 +1,46 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from deepcluster_keras import plots  # noqa: E402
+
+
+def test_confusion_matrix_uses_the_given_ax_and_matched_order():
+    fig, ax = plt.subplots()
+    y_true = [0, 0, 1, 1, 2, 2]
+    y_pred = [2, 2, 0, 0, 1, 1]
+    assert plots.plot_confusion_matrix(y_true, y_pred, ax=ax) is ax
+    # Rows in matched order: the diagonal holds every sample.
+    rows = [int(t.get_text()) for t in ax.get_yticklabels()]
+    assert rows == [2, 0, 1]
+    plt.close(fig)
+
+
+def test_cluster_grid_shapes():
+    images = np.random.default_rng(0).random((30, 64))
+    labels = np.arange(30) % 3
+    ax = plots.plot_cluster_grid(images, labels, n_per_cluster=5)
+    canvas = ax.get_images()[0].get_array()
+    assert canvas.shape == (3 * 9, 5 * 9)
+    plt.close(ax.get_figure())
+    with pytest.raises(ValueError, match="image_shape"):
+        plots.plot_cluster_grid(np.zeros((4, 10)), [0, 1, 0, 1])
+
+
+def test_training_curves_and_embedding(tmp_path):
+    history = {"iteration": [0, 140, 280], "loss": [None, 0.1, 0.2],
+               "delta_label": [1.0, 0.01, 0.0005], "acc": [0.8, 0.85, 0.86]}
+    axes = plots.plot_training_curves(history, tol=0.001)
+    assert len(axes) == 2
+    path = plots.save_figure(axes, tmp_path / "curves.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    z = np.random.default_rng(0).normal(size=(60, 5))
+    labels = np.repeat([0, 1, -1], 20)
+    fig, ax = plt.subplots()
+    assert plots.plot_embedding(z, labels, sample_size=50, ax=ax) is ax
+    assert "50 points" in ax.get_title()
+    plt.close(fig)
