@@ -331,6 +331,8 @@ def self_train(
             )
         batch_losses.append(batch_loss)
         index = index + 1 if (index + 1) * batch_size < n_samples else 0
+        if progress is not None:
+            progress.update(ite + 1)  # the bar and its time left move with every batch
     else:
         ite = int(maxiter)
     result.n_iter = ite

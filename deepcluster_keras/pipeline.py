@@ -301,7 +301,7 @@ def _record(results, key, space, y, labels, say):
         results["n_noise"] = n_noise
     if y is not None:
         results["metrics"][key] = {**metrics.evaluate(y, labels), "purity": metrics.purity(y, labels)}
-        say(f"{key}: " + metrics_line(results["metrics"][key]))
+        say(f"{key.replace('_', ' + ').upper()}: " + metrics_line(results["metrics"][key]))
     say(f"silhouette {results['silhouette']:.4f}, {results['n_clusters_found']} clusters"
         + (f", {n_noise} noise points" if n_noise else ""))
 
