@@ -11,8 +11,6 @@ import sys
 
 from deepcluster_keras.datasets import DATA_DIR_ENV, DATASETS
 
-COMMANDS = ("reproduce",)
-
 
 def _add_training_options(parser):
     """Options shared by a single run and the reproduction."""

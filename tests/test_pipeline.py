@@ -2,7 +2,6 @@
 names the argument and the value received."""
 
 import json
-import os
 
 import numpy as np
 import pytest

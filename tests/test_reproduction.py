@@ -28,7 +28,6 @@ import os
 import pathlib
 import warnings
 
-import numpy as np
 import pytest
 
 from deepcluster_keras import load_data, metrics, pipeline, reproduce
