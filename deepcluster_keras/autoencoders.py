@@ -63,24 +63,43 @@ def autoencoder(dims=DEC_DIMS, act="relu", init=None):
             f"Received: dims={dims}"
         )
     init = tutorial_initializer() if init is None else init
+    layer_inits = iter(_per_layer(init, k) for k in range(2 * len(dims)))
     n_stacks = len(dims) - 1
     x = keras.Input(shape=(dims[0],), name="input")
     h = x
     for i in range(n_stacks - 1):
-        h = layers.Dense(dims[i + 1], activation=act, kernel_initializer=init,
+        h = layers.Dense(dims[i + 1], activation=act, kernel_initializer=next(layer_inits),
                          name=f"encoder_{i}")(h)
     # The embedding, where the features for clustering are read.
-    embedding = layers.Dense(dims[-1], kernel_initializer=init,
+    embedding = layers.Dense(dims[-1], kernel_initializer=next(layer_inits),
                              name=f"encoder_{n_stacks - 1}")(h)
     h = embedding
     for i in range(n_stacks - 1, 0, -1):
-        h = layers.Dense(dims[i], activation=act, kernel_initializer=init,
+        h = layers.Dense(dims[i], activation=act, kernel_initializer=next(layer_inits),
                          name=f"decoder_{i}")(h)
-    h = layers.Dense(dims[0], kernel_initializer=init, name="decoder_0")(h)
+    h = layers.Dense(dims[0], kernel_initializer=next(layer_inits), name="decoder_0")(h)
     return (
         keras.Model(inputs=x, outputs=h, name="AE"),
         keras.Model(inputs=x, outputs=embedding, name="encoder"),
     )
+
+
+def _per_layer(init, index):
+    """A copy of ``init`` for one layer.
+
+    A Keras 3 initializer draws the same values at every call: one instance
+    shared by several layers gives layers of the same shape identical
+    weights (the tutorial's encoder_1 and decoder_1, both 500x500), and
+    layers of transposed shapes the same numbers rearranged. Keras 2, which
+    the tutorial ran on, drew anew for each layer; so does this. A seeded
+    initializer gets seed + index, to stay reproducible.
+    """
+    if isinstance(init, str):
+        return keras.initializers.get(init)  # a new instance, a new seed
+    config = init.get_config()
+    if isinstance(config.get("seed"), int):
+        config["seed"] += index
+    return init.__class__.from_config(config)
 
 
 def conv_autoencoder(input_shape=(28, 28, 1), filters=(32, 64, 128, 10)):

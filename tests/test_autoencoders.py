@@ -54,3 +54,24 @@ def test_weights_round_trip_and_mismatch(tmp_path):
         load_autoencoder_weights(other, path)
     with pytest.raises(FileNotFoundError, match="No weights file at ae_weights="):
         load_autoencoder_weights(other, tmp_path / "missing.weights.h5")
+
+
+def test_layers_start_from_independent_weights():
+    # Keras 3 initializers repeat their values at every call; shared by the
+    # layers, the tutorial's one initializer made encoder_1 == decoder_1.
+    keras.utils.set_random_seed(0)
+    ae, _ = autoencoder()
+    w = {layer.name: layer.get_weights()[0] for layer in ae.layers if layer.weights}
+    assert not np.allclose(w["encoder_1"], w["decoder_1"])
+    correlation = np.corrcoef(w["encoder_0"].ravel(), w["decoder_0"].ravel())[0, 1]
+    assert abs(correlation) < 0.01
+    keras.utils.set_random_seed(0)
+    again, _ = autoencoder()
+    for a, b in zip(ae.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)  # still reproducible under a seed
+    seeded = keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform", seed=7)
+    ae1, _ = autoencoder((20, 20, 20, 20), init=seeded)
+    ae2, _ = autoencoder((20, 20, 20, 20), init=seeded)
+    k1 = [layer.get_weights()[0] for layer in ae1.layers if layer.weights]
+    assert not np.allclose(k1[0], k1[1])
+    np.testing.assert_array_equal(k1[0], ae2.layers[1].get_weights()[0])
