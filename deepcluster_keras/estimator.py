@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from deepcluster_keras import dec, pipeline
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
 from deepcluster_keras.io import atomic_write_json
-from deepcluster_keras.validation import check_data, check_labels, check_writable_dir
+from deepcluster_keras.validation import check_data, check_writable_dir
 
 __all__ = ["DEC", "IDEC"]
 
@@ -111,9 +111,8 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         config.validate()
         return config
 
-    def _check_x(self, X, n_clusters=None):
-        X = check_data(X, name="X", n_clusters=n_clusters,
-                       image_shaped=self.autoencoder == "conv")
+    def _check_x(self, X):
+        X = check_data(X, name="X", image_shaped=self.autoencoder == "conv")
         return X if self.autoencoder == "conv" else X.reshape(len(X), -1)
 
     def fit(self, X, y=None):
@@ -123,8 +122,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         ACC / NMI / ARI at each target update.
         """
         config = self._config()
-        X = self._check_x(X, config.n_clusters)
-        y = check_labels(y, len(X))
+        X, y, _ = pipeline.prepare_data(config, X, y)  # the checks of the command line
         if self.random_state is not None:
             keras.utils.set_random_seed(self.random_state)
         ae, encoder = pipeline.build_autoencoder(config, X)
