@@ -8,6 +8,12 @@ checkpoints every few epochs, and a rerun of the same command skips what is
 done: an interruption loses at most the stage in progress (and for
 pretraining, at most the epochs since the last checkpoint).
 
+``--methods`` adds methods beyond the tutorial's three (IDEC, and classical
+algorithms on the same pretrained embedding); a rerun with more methods adds
+them to finished seeds without pretraining again. ``--autoencoder conv``
+runs the convolutional (DCEC) variants. ``reproduce --table DIR ...`` prints
+one table (mean, standard deviation, min-max) over several finished runs.
+
 ``--out`` receives the small files worth keeping (``seed_<s>.json``,
 ``summary.json``, ``summary.md``); weights and checkpoints go to
 ``--work-dir`` (default ``<out>/work``), which is not meant for git.
@@ -21,11 +27,21 @@ import time
 
 import numpy as np
 
-from deepcluster_keras import dec, metrics, pipeline
+from deepcluster_keras import autoencoders, classical, dec, metrics, pipeline
 from deepcluster_keras.io import atomic_write_json, library_versions
 from deepcluster_keras.validation import check_writable_dir
 
+#: The tutorial's three results, run by default.
 METHODS = ("kmeans_raw", "ae_kmeans", "dec")
+#: Everything the reproduction can run on one pretrained autoencoder.
+ALL_METHODS = ("kmeans_raw",) + tuple(f"ae_{m}" for m in classical.METHODS) + ("dec", "idec")
+NAMES = {"kmeans_raw": "K-means, raw data", "ae_kmeans": "AE + K-means", "ae_gmm": "AE + GMM",
+         "ae_agglomerative": "AE + agglomerative", "ae_spectral": "AE + spectral",
+         "ae_dbscan": "AE + DBSCAN", "dec": "DEC", "idec": "IDEC"}
+#: Settings that change the results: a folder holds runs of one recipe only.
+RECIPE_FIELDS = ("dataset", "autoencoder", "n_clusters", "pretrain_epochs", "pretrain_batch_size",
+                 "pretrain_optimizer", "n_init", "alpha", "gamma", "maxiter", "update_interval",
+                 "tol", "batch_size")
 
 #: Published MNIST-70k figures (ACC, and NMI / ARI where given).
 PUBLISHED = {
@@ -51,8 +67,17 @@ def parser():
                    help="folder for the per-seed JSON files and the summary (default: %(default)s)")
     p.add_argument("--work-dir", default=None,
                    help="folder for weights and checkpoints (default: <out>/work)")
+    p.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(METHODS),
+                   metavar="METHOD",
+                   help=f"what to run per seed, from {', '.join(ALL_METHODS)} "
+                   "(default: %(default)s)")
+    p.add_argument("--gamma", type=float, default=0.1,
+                   help="IDEC's weight of the clustering loss (default: %(default)s)")
     p.add_argument("--skip-raw-kmeans", action="store_true",
-                   help="skip K-means on raw pixels")
+                   help="leave kmeans_raw out of --methods")
+    p.add_argument("--table", nargs="+", metavar="DIR", default=None,
+                   help="run nothing: print one Markdown table of the summaries in these "
+                   "folders (mean, standard deviation, min-max)")
     return p
 
 
@@ -60,21 +85,25 @@ def main(argv=None):
     from deepcluster_keras.cli import training_config
 
     args = parser().parse_args(argv)
-    config = training_config(args, dataset=args.dataset or "mnist", out=args.out, plots=False,
-                             verbose=0 if args.quiet else 2)
-    reproduce(config, args.seeds, work_dir=args.work_dir,
-              raw_kmeans=not args.skip_raw_kmeans)
+    if args.table:
+        print(comparison_table(args.table))
+        return 0
+    config = training_config(args, dataset=args.dataset or "mnist", out=args.out, gamma=args.gamma,
+                             plots=False, verbose=0 if args.quiet else 2)
+    methods = [m for m in args.methods if not (args.skip_raw_kmeans and m == "kmeans_raw")]
+    reproduce(config, args.seeds, work_dir=args.work_dir, methods=methods)
     return 0
 
 
-def reproduce(config, seeds, work_dir=None, raw_kmeans=True, x=None, y=None):
-    """Run every seed (skipping finished stages) and write the summary.
+def reproduce(config, seeds, work_dir=None, methods=METHODS, x=None, y=None):
+    """Run ``methods`` for every seed (skipping finished ones); write the summary.
 
     ``x`` and ``y`` replace the configured dataset when given.
     """
     config.validate()
     if not seeds:
         raise ValueError(f"Give at least one seed. Received: seeds={seeds!r}")
+    methods = _check_methods(methods)
     out = check_writable_dir(config.out, name="out")
     work_dir = check_writable_dir(work_dir or os.path.join(out, "work"), name="work_dir")
     x, y, n_clusters = pipeline.prepare_data(config, x, y)
@@ -83,27 +112,36 @@ def reproduce(config, seeds, work_dir=None, raw_kmeans=True, x=None, y=None):
     say = print if config.verbose else (lambda *a, **k: None)
     say(f"{config.dataset}: {x.shape[0]} samples, {n_clusters} clusters; seeds {list(seeds)}")
     for done, seed in enumerate(seeds):
-        if not _is_complete(out, seed):
-            say(_time_left(out, seeds[done:]))
-        run_seed(config, seed, x, y, n_clusters, out, work_dir, raw_kmeans, say)
+        if not _is_complete(out, seed, methods):
+            say(_time_left(out, seeds[done:], methods))
+        run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say)
         say(f"== seed {seed} done ({done + 1}/{len(seeds)})")
         summary = summarize(out, seeds, dataset=config.dataset)  # the table grows seed by seed
     say(summary["markdown"])
     return summary
 
 
-def _time_left(out, seeds_left):
+def _check_methods(methods):
+    methods = list(dict.fromkeys(methods))  # unique, in order
+    unknown = [m for m in methods if m not in ALL_METHODS]
+    if unknown or not methods:
+        raise ValueError(f"Expected methods from {ALL_METHODS}. Received: methods={methods!r}")
+    return methods
+
+
+def _time_left(out, seeds_left, methods):
     """Estimate from the seeds finished so far (in any earlier run)."""
     finished = [r for r in (_read_json(p) for p in _seed_files(out)) if r and r.get("complete")]
-    todo = [s for s in seeds_left if not _is_complete(out, s)]
+    todo = [s for s in seeds_left if not _is_complete(out, s, methods)]
     if not finished:
         return f"== {len(todo)} seed(s) to run; time left known after the first"
     per_seed = np.mean([sum(r["seconds"].values()) for r in finished])
     return f"== {len(todo)} seed(s) to run, ~{len(todo) * per_seed / 60:.0f} min left at {per_seed / 60:.0f} min a seed"
 
 
-def _is_complete(out, seed):
-    return bool((_read_json(seed_path(out, seed)) or {}).get("complete"))
+def _is_complete(out, seed, methods):
+    done = (_read_json(seed_path(out, seed)) or {}).get("metrics", {})
+    return all(m in done for m in methods)
 
 
 def _seed_files(out):
@@ -115,7 +153,8 @@ def seed_path(out, seed):
     return os.path.join(out, f"seed_{seed}.json")
 
 
-def run_seed(config, seed, x, y, n_clusters, out, work_dir, raw_kmeans, say):
+def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
+    """Run the ``methods`` of one seed that its JSON does not hold yet."""
     path = seed_path(out, seed)
     state = _read_json(path) or {
         "seed": seed,
@@ -128,29 +167,40 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, raw_kmeans, say):
         "throughput": {},
         "complete": False,
     }
-    if state.get("complete"):
+    _check_same_recipe(state, config, path)
+    todo = [m for m in methods if m not in state["metrics"]]
+    if not todo:
         say(f"== seed {seed}: already done, skipped ({path})")
         return state
+    state["complete"] = False
 
     def save():
         atomic_write_json(path, state)
 
-    seed_dir = os.path.join(work_dir, f"seed_{seed}")
-    os.makedirs(seed_dir, exist_ok=True)
-    import keras
-
-    if raw_kmeans and "kmeans_raw" not in state["metrics"]:
-        say(f"== seed {seed}: K-means (n_init={config.n_init}) on raw pixels")
-        from sklearn.cluster import KMeans
-
+    def timed(stage, function, *args, **kwargs):
         start = time.perf_counter()
-        y_pred = KMeans(n_clusters, n_init=config.n_init, random_state=seed).fit_predict(
-            x.reshape(len(x), -1))
-        state["seconds"]["kmeans_raw"] = time.perf_counter() - start
-        state["metrics"]["kmeans_raw"] = metrics.evaluate(y, y_pred)
-        say("   " + pipeline.metrics_line(state["metrics"]["kmeans_raw"]))
+        value = function(*args, **kwargs)
+        state["seconds"][stage] = time.perf_counter() - start
+        return value
+
+    def record(method, labels):
+        state["metrics"][method] = metrics.evaluate(y, labels)
+        if np.any(labels == -1):
+            state.setdefault("noise_points", {})[method] = int(np.sum(labels == -1))
+        say(f"   {NAMES[method]}: " + pipeline.metrics_line(state["metrics"][method]))
         save()
 
+    if "kmeans_raw" in todo:
+        say(f"== seed {seed}: K-means (n_init={config.n_init}) on the raw data")
+        record("kmeans_raw", timed("kmeans_raw", classical.cluster, x, "kmeans", n_clusters,
+                                   random_state=seed, n_init=config.n_init))
+    if not any(m != "kmeans_raw" for m in todo):
+        return _finish(state, methods, save)
+
+    import keras
+
+    seed_dir = os.path.join(work_dir, f"seed_{seed}")
+    os.makedirs(seed_dir, exist_ok=True)
     weights = os.path.join(seed_dir, pipeline.AE_WEIGHTS_FILE)
     keras.utils.set_random_seed(seed)
     if os.path.isfile(weights):
@@ -164,46 +214,84 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, raw_kmeans, say):
         state["throughput"]["pretrain_samples_per_second"] = info["samples_per_second"]
         save()
 
+    # K-means on the embedding: a result of its own and DEC's / IDEC's start.
     say(f"== seed {seed}: K-means (n_init={config.n_init}) on the embedding")
-    start = time.perf_counter()
-    centres, y_kmeans = dec.init_centres(encoder, x, n_clusters, n_init=config.n_init,
-                                         random_state=seed)
-    state["seconds"]["ae_kmeans"] = time.perf_counter() - start
-    state["metrics"]["ae_kmeans"] = metrics.evaluate(y, y_kmeans)
-    say("   " + pipeline.metrics_line(state["metrics"]["ae_kmeans"]))
-    save()
+    centres, y_kmeans = timed("ae_kmeans", dec.init_centres, encoder, x, n_clusters,
+                              n_init=config.n_init, random_state=seed)
+    if "ae_kmeans" in todo:
+        record("ae_kmeans", y_kmeans)
 
-    say(f"== seed {seed}: DEC self-training")
-    model = dec.build_clustering_model(encoder, n_clusters, centres=centres, alpha=config.alpha)
-    training = dec.self_train(
-        model, x, y, y_pred_init=y_kmeans, maxiter=config.maxiter,
-        update_interval=config.update_interval, tol=config.tol,
-        batch_size=config.batch_size, verbose=config.verbose)
-    state["metrics"]["dec"] = metrics.evaluate(y, training.labels)
-    state["self_training"] = training.to_dict()
-    state["seconds"]["dec"] = training.seconds
-    state["throughput"]["self_training_iterations_per_second"] = training.to_dict()[
-        "iterations_per_second"]
-    state["complete"] = True
-    say("   " + pipeline.metrics_line(state["metrics"]["dec"]))
+    classical_methods = [m for m in todo if m.startswith("ae_") and m != "ae_kmeans"]
+    if classical_methods:
+        z = encoder.predict(x, batch_size=dec.PREDICT_BATCH_SIZE, verbose=0)
+        for method in classical_methods:
+            algorithm = method[len("ae_"):]
+            say(f"== seed {seed}: {algorithm} on the embedding")
+            record(method, timed(method, classical.cluster, z, algorithm, n_clusters,
+                                 random_state=seed, n_init=config.n_init))
+
+    for method in (m for m in ("dec", "idec") if m in todo):
+        say(f"== seed {seed}: {NAMES[method]} self-training")
+        # Every self-training method starts from the same pretrained weights
+        # and K-means centres, whatever ran before it.
+        autoencoders.load_autoencoder_weights(ae, weights)
+        keras.utils.set_random_seed(seed)
+        model = dec.build_clustering_model(encoder, n_clusters, centres=centres, alpha=config.alpha,
+                                           autoencoder=ae if method == "idec" else None)
+        training = dec.self_train(
+            model, x, y, y_pred_init=y_kmeans, maxiter=config.maxiter,
+            update_interval=config.update_interval, tol=config.tol,
+            batch_size=config.batch_size, gamma=config.gamma, verbose=config.verbose)
+        state["seconds"][method] = training.seconds
+        details = training.to_dict()
+        state["throughput"][_ITERATIONS_KEY[method]] = details["iterations_per_second"]
+        state[_TRAINING_KEY[method]] = details
+        record(method, training.labels)
+    return _finish(state, methods, save)
+
+
+# Key names of the first version of these files (DEC only), kept so that
+# results made before IDEC was added still read the same.
+_ITERATIONS_KEY = {"dec": "self_training_iterations_per_second",
+                   "idec": "idec_iterations_per_second"}
+_TRAINING_KEY = {"dec": "self_training", "idec": "self_training_idec"}
+
+
+def _finish(state, methods, save):
+    state["complete"] = all(m in state["metrics"] for m in methods)
     save()
     return state
 
 
+def _check_same_recipe(state, config, path):
+    """Refuse to mix results of different settings in one folder."""
+    stored = state.get("config", {})
+    current = dataclasses.asdict(config)
+    changed = [f"{k}={stored[k]!r} there, {current[k]!r} now" for k in RECIPE_FIELDS
+               if k in stored and k in current and stored[k] != current[k]
+               and not (k == "gamma" and not any(m == "idec" for m in state["metrics"]))]
+    if changed:
+        raise ValueError(
+            f"{path} was made with other settings ({'; '.join(changed)}). Give another --out "
+            "folder for these settings, or rerun with the same ones to continue.")
+
+
 def summarize(out, seeds, dataset="mnist"):
-    """Per method: each seed's ACC/NMI/ARI, min/median/max, published figure."""
+    """Per method: each seed's ACC/NMI/ARI, mean / std / min / median / max,
+    and the published figure."""
     runs = {s: _read_json(seed_path(out, s)) for s in seeds}
     runs = {s: r for s, r in runs.items() if r}
     summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r.get("complete")),
-               "methods": {}}
-    for method in METHODS:
+               "recipe": _recipe(runs), "methods": {}}
+    for method in ALL_METHODS:
         per_seed = {s: r["metrics"][method] for s, r in runs.items() if method in r["metrics"]}
         if not per_seed:
             continue
         stats = {}
         for key in ("acc", "nmi", "ari"):
             values = np.array([m[key] for m in per_seed.values()])
-            stats[key] = {"min": float(values.min()), "median": float(np.median(values)),
+            stats[key] = {"mean": float(values.mean()), "std": float(values.std()),
+                          "min": float(values.min()), "median": float(np.median(values)),
                           "max": float(values.max())}
         summary["methods"][method] = {
             "per_seed": per_seed,
@@ -220,10 +308,29 @@ def summarize(out, seeds, dataset="mnist"):
     return summary
 
 
+def _recipe(runs):
+    """The settings the runs share (a folder holds one recipe)."""
+    for run in runs.values():
+        config = run.get("config", {})
+        recipe = {k: config[k] for k in RECIPE_FIELDS if k in config}
+        return {**recipe, "n_samples": run.get("n_samples")}
+    return {}
+
+
+def _recipe_line(recipe):
+    if not recipe:
+        return ""
+    ae = recipe.get("autoencoder", "dense")
+    return (f"{recipe.get('dataset')} ({recipe.get('n_samples')} samples), {ae} autoencoder, "
+            f"{recipe.get('pretrain_epochs')} pretraining epochs ({recipe.get('pretrain_optimizer')}), "
+            f"maxiter {recipe.get('maxiter')}")
+
+
 def markdown_table(summary):
-    names = {"kmeans_raw": "K-means, raw pixels", "ae_kmeans": "AE + K-means", "dec": "DEC"}
-    lines = ["| method | seeds | ACC per seed | ACC min / median / max | NMI median | ARI median | published ACC |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [f"Recipe: {_recipe_line(summary.get('recipe'))}", "",
+             "| method | seeds | ACC per seed | ACC min / median / max | ACC mean ± std "
+             "| NMI median | ARI median | published ACC |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for method, entry in summary["methods"].items():
         accs = ", ".join(f"{s}: {m['acc']:.3f}" for s, m in sorted(entry["per_seed"].items()))
         st = entry["stats"]
@@ -231,19 +338,51 @@ def markdown_table(summary):
         published = "" if not pub else f"{pub['acc']:.3f}" + (
             f" ({pub['acc_range'][0]:.3f}-{pub['acc_range'][1]:.3f})" if "acc_range" in pub else "")
         lines.append(
-            f"| {names[method]} | {len(entry['per_seed'])} | {accs} | "
+            f"| {NAMES[method]} | {len(entry['per_seed'])} | {accs} | "
             f"{st['acc']['min']:.3f} / {st['acc']['median']:.3f} / {st['acc']['max']:.3f} | "
+            f"{st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} | "
             f"{st['nmi']['median']:.3f} | {st['ari']['median']:.3f} | {published} |")
-    lines += ["", "| seed | K-means raw (min) | pretraining (min) | AE + K-means (min) | DEC (min) "
-              "| pretraining samples/s | DEC iterations/s |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+    stages = [k for k in ("kmeans_raw", "pretrain") + ALL_METHODS[1:]
+              if any(k in seconds for seconds in summary["seconds_per_seed"].values())]
+    stage_names = {**NAMES, "pretrain": "pretraining"}
+    rates = {"pretrain_samples_per_second": "pretraining samples/s",
+             **{key: f"{NAMES[m]} iterations/s" for m, key in _ITERATIONS_KEY.items()}}
+    rates = {k: v for k, v in rates.items()
+             if any(k in t for t in summary["throughput_per_seed"].values())}
+    lines += ["", "| seed | " + " | ".join(f"{stage_names[k]} (min)" for k in stages)
+              + "".join(f" | {v}" for v in rates.values()) + " |",
+              "| --- |" + " --- |" * (len(stages) + len(rates))]
     for seed, seconds in sorted(summary["seconds_per_seed"].items()):
         throughput = summary["throughput_per_seed"].get(seed, {})
-        cells = [f"{seconds[k] / 60:.1f}" if k in seconds else "" for k in
-                 ("kmeans_raw", "pretrain", "ae_kmeans", "dec")]
-        cells += [f"{throughput[k]:.0f}" if throughput.get(k) else "" for k in
-                  ("pretrain_samples_per_second", "self_training_iterations_per_second")]
+        cells = [f"{seconds[k] / 60:.1f}" if k in seconds else "" for k in stages]
+        cells += [f"{throughput[k]:.0f}" if throughput.get(k) else "" for k in rates]
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison_table(folders):
+    """One Markdown table over several reproduction folders: per recipe and
+    method, ACC mean ± std (min-max) and NMI / ARI means."""
+    lines = ["| dataset | autoencoder, pretraining | method | seeds | ACC mean ± std (min-max) "
+             "| NMI mean | ARI mean |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for folder in folders:
+        summary = _read_json(os.path.join(folder, "summary.json"))
+        if summary is None:
+            raise FileNotFoundError(
+                f"No summary.json in {folder!r}: give folders written by "
+                "`python -m deepcluster_keras reproduce --out FOLDER`.")
+        recipe = summary.get("recipe", {})
+        for method, entry in summary["methods"].items():
+            st = entry["stats"]
+            means = {k: st[k].get("mean", np.mean([m[k] for m in entry["per_seed"].values()]))
+                     for k in ("acc", "nmi", "ari")}
+            spread = (f" ± {st['acc']['std']:.3f}" if "std" in st["acc"] else "")
+            lines.append(
+                f"| {recipe.get('dataset', '?')} | {recipe.get('autoencoder', 'dense')}, "
+                f"{recipe.get('pretrain_epochs', '?')} epochs | {NAMES[method]} | "
+                f"{len(entry['per_seed'])} | {means['acc']:.3f}{spread} "
+                f"({st['acc']['min']:.3f}-{st['acc']['max']:.3f}) | {means['nmi']:.3f} | "
+                f"{means['ari']:.3f} |")
     return "\n".join(lines)
 
 

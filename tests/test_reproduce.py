@@ -57,6 +57,78 @@ def test_summary_lists_published_mnist_figures(tmp_path):
             {"complete": True, "metrics": {"dec": scores}, "seconds": {"dec": 60.0}}))
     summary = reproduce.summarize(str(out), [0, 1, 2], dataset="mnist")
     dec = summary["methods"]["dec"]
-    assert dec["stats"]["acc"] == {"min": 0.84, "median": 0.88, "max": 0.96}
+    assert dec["stats"]["acc"] == pytest.approx(
+        {"min": 0.84, "median": 0.88, "max": 0.96, "mean": 0.8933333, "std": 0.0498888})
     assert dec["published"]["acc"] == 0.962
     assert "0.962 (0.830-0.964)" in summary["markdown"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # may stop at maxiter
+def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, blobs, monkeypatch):
+    from sklearn.preprocessing import minmax_scale
+
+    x, y = blobs
+    x = minmax_scale(x).astype("float32")  # IDEC's SGD(0.01, 0.9) diverges on unscaled data
+    cfg = config(tmp_path)
+    reproduce.reproduce(cfg, [0], methods=["ae_kmeans", "dec"], x=x, y=y)
+    out = tmp_path / "results"
+    first = json.loads((out / "seed_0.json").read_text())
+    assert first["complete"] and set(first["metrics"]) == {"ae_kmeans", "dec"}
+
+    def no_pretraining(*args, **kwargs):
+        raise AssertionError("pretrained again")
+
+    monkeypatch.setattr(pipeline.dec, "pretrain", no_pretraining)
+    summary = reproduce.reproduce(cfg, [0], methods=["ae_kmeans", "dec", "ae_gmm", "idec"],
+                                  x=x, y=y)
+    both = json.loads((out / "seed_0.json").read_text())
+    assert both["complete"] and set(both["metrics"]) == {"ae_kmeans", "dec", "ae_gmm", "idec"}
+    assert both["metrics"]["dec"] == first["metrics"]["dec"], "finished methods are not rerun"
+    assert both["self_training_idec"]["n_iter"] > 0
+    assert set(summary["methods"]) == {"ae_kmeans", "ae_gmm", "dec", "idec"}
+    assert "| IDEC | 1 |" in summary["markdown"] and "IDEC iterations/s" in summary["markdown"]
+
+    # IDEC run alone in a fresh folder (same pretrained weights) gives the same
+    # result: DEC's training of the shared encoder did not leak into IDEC's start.
+    alone = tmp_path / "alone"
+    (alone / "work" / "seed_0").mkdir(parents=True)
+    weights = out / "work" / "seed_0" / "ae_weights.weights.h5"
+    (alone / "work" / "seed_0" / weights.name).write_bytes(weights.read_bytes())
+    cfg_alone = config(tmp_path)
+    cfg_alone.out = str(alone)
+    reproduce.reproduce(cfg_alone, [0], methods=["idec"], x=x, y=y)
+    idec_alone = json.loads((alone / "seed_0.json").read_text())["metrics"]["idec"]
+    assert idec_alone == pytest.approx(both["metrics"]["idec"], abs=1e-6)
+
+
+def test_a_folder_refuses_results_of_other_settings(tmp_path, blobs):
+    x, y = blobs
+    cfg = config(tmp_path)
+    reproduce.reproduce(cfg, [0], methods=["kmeans_raw"], x=x, y=y)
+    cfg.pretrain_epochs = 3
+    with pytest.raises(ValueError, match=r"pretrain_epochs=2 there, 3 now.*another --out"):
+        reproduce.reproduce(cfg, [0], methods=["kmeans_raw", "ae_kmeans"], x=x, y=y)
+
+
+def test_unknown_methods_are_refused(tmp_path, blobs):
+    x, y = blobs
+    with pytest.raises(ValueError, match=r"Expected methods from .*'dec'.*Received: methods=\['deck'\]"):
+        reproduce.reproduce(config(tmp_path), [0], methods=["deck"], x=x, y=y)
+
+
+def test_comparison_table_over_folders(tmp_path, capsys):
+    for name, accs in (("a", (0.5, 0.7)), ("b", (0.9, 0.9))):
+        folder = tmp_path / name
+        folder.mkdir()
+        for seed, acc in enumerate(accs):
+            (folder / f"seed_{seed}.json").write_text(json.dumps(
+                {"complete": True, "metrics": {"dec": {"acc": acc, "nmi": acc, "ari": acc}},
+                 "seconds": {}, "n_samples": 100,
+                 "config": {"dataset": name, "autoencoder": "conv", "pretrain_epochs": 7}}))
+        reproduce.summarize(str(folder), [0, 1], dataset=name)
+    assert reproduce.main(["--table", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    table = capsys.readouterr().out
+    assert "| a | conv, 7 epochs | DEC | 2 | 0.600 ± 0.100 (0.500-0.700) |" in table
+    assert "| b | conv, 7 epochs | DEC | 2 | 0.900 ± 0.000 (0.900-0.900) |" in table
+    with pytest.raises(FileNotFoundError, match="No summary.json"):
+        reproduce.comparison_table([str(tmp_path)])
