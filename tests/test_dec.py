@@ -115,6 +115,27 @@ def test_joint_loss_keeps_the_decoder_and_changes_the_encoders_training(blobs):
     assert not np.allclose(joint_kernel, dec_kernel, atol=1e-6)
 
 
+def test_joint_loss_is_gamma_kl_plus_mse_computed_by_hand():
+    """The joint model's first training loss, against NumPy: the same on every backend."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(64, 5)).astype("float32")
+    keras.utils.set_random_seed(0)
+    ae, encoder = autoencoder((5, 8, 3))
+    centres = np.array([[0.1, 0.2, 0.3], [0.5, -0.2, 0.1]], "float32")
+    model = build_clustering_model(encoder, 2, centres=centres, autoencoder=ae)
+    gamma = 0.1
+    model.compile(optimizer=keras.optimizers.SGD(0.01, 0.9), loss=["kld", "mse"],
+                  loss_weights=[gamma, 1.0])
+    q, reconstruction = (np.asarray(v, "float64") for v in model.predict(x, verbose=0))
+    p = target_distribution(q)
+    kl = np.mean(np.sum(p * np.log(p / q), axis=1))
+    mse = np.mean((reconstruction - x) ** 2)
+    total, kl_out, mse_out = np.asarray(model.train_on_batch(x, [p, x]), "float64")
+    assert kl_out == pytest.approx(kl, rel=1e-3)
+    assert mse_out == pytest.approx(mse, rel=1e-4)
+    assert total == pytest.approx(gamma * kl + mse, rel=1e-4)
+
+
 def test_divergence_is_reported_not_hidden(blobs):
     x, _ = blobs
     ae, encoder = autoencoder((5, 4, 2))

@@ -132,9 +132,13 @@ def test_every_method_runs_and_scores(tmp_path, blobs, method, key):
 
     x, y = blobs
     x = MinMaxScaler().fit_transform(x)
-    config = Config(out=str(tmp_path / "out"), method=method, pretrain_epochs=10,
-                    pretrain_optimizer="adam", maxiter=40, update_interval=10, batch_size=32,
-                    n_init=3, verbose=0)
+    # IDEC gets 20 pretraining epochs: after 10, one of the backends' random
+    # starts (JAX's) left a weak embedding that IDEC drifted from (0.99 -> 0.80).
+    # TensorFlow from JAX's pretrained weights did the same, and both reach 1.0
+    # from 20 epochs: it was the start, not the backend.
+    config = Config(out=str(tmp_path / "out"), method=method,
+                    pretrain_epochs=20 if method == "idec" else 10, pretrain_optimizer="adam",
+                    maxiter=40, update_interval=10, batch_size=32, n_init=3, verbose=0)
     import warnings
 
     with warnings.catch_warnings():
@@ -142,11 +146,6 @@ def test_every_method_runs_and_scores(tmp_path, blobs, method, key):
         results = pipeline.run(config, x=x, y=y)
     scores = results["metrics"][key]
     assert set(scores) == {"acc", "nmi", "ari", "purity"}
-    import keras
-
-    if method == "idec" and keras.backend.backend() == "jax":
-        pytest.xfail("on JAX this 40-iteration IDEC run drops from 0.99 (its K-means start) "
-                     "to 0.80; not yet understood")
     assert scores["acc"] >= ACC_FLOOR[method], scores
     if "ae_kmeans" in results["metrics"]:  # self-training keeps what its start found
         assert scores["acc"] >= results["metrics"]["ae_kmeans"]["acc"] - 0.05
