@@ -66,7 +66,17 @@ def cluster(z, method="kmeans", n_clusters=10, *, random_state=None, n_init=20, 
 
     if eps is None:
         eps = kdistance_eps(z, min_samples)
-    return DBSCAN(eps=eps, min_samples=min_samples).fit_predict(z)
+    labels = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(z)
+    found = len(np.unique(labels[labels != -1]))
+    if found < 2:
+        import warnings
+
+        warnings.warn(
+            f"DBSCAN found {found} cluster(s) at eps={eps:.4g}, min_samples={min_samples}: "
+            "the data has no density gap at that radius (on autoencoder embeddings the "
+            "clusters often touch). Pass a smaller eps, or use a method given n_clusters "
+            "(kmeans, gmm).", RuntimeWarning, stacklevel=2)
+    return labels
 
 
 def kdistance_eps(z, k=5):

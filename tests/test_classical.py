@@ -23,6 +23,15 @@ def test_dbscan_finds_the_clusters_and_marks_noise(blobs):
     assert metrics.acc(y[core != -1], core[core != -1]) == 1.0
 
 
+def test_dbscan_warns_when_it_finds_no_separate_clusters():
+    # Two touching Gaussians: the k-distance knee keeps them in one cluster.
+    rng = np.random.default_rng(0)
+    z = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(1.5, 1, (200, 2))])
+    with pytest.warns(RuntimeWarning, match=r"DBSCAN found 1 cluster\(s\) at eps=.*smaller eps"):
+        labels = classical.cluster(z, "dbscan")
+    assert len(set(labels) - {-1}) == 1
+
+
 def test_kdistance_eps_sits_between_cluster_and_gap_scales(blobs):
     x, _ = blobs
     eps = classical.kdistance_eps(x, 5)
