@@ -278,7 +278,16 @@ def _check_same_recipe(state, config, path):
 
 def summarize(out, seeds, dataset="mnist"):
     """Per method: each seed's ACC/NMI/ARI, mean / std / min / median / max,
-    and the published figure."""
+    and the published figure; written to ``summary.json`` and ``summary.md``."""
+    summary = _summary(out, seeds, dataset)
+    atomic_write_json(os.path.join(out, "summary.json"), summary)
+    with open(os.path.join(out, "summary.md.tmp"), "w") as f:
+        f.write(summary["markdown"] + "\n")
+    os.replace(os.path.join(out, "summary.md.tmp"), os.path.join(out, "summary.md"))
+    return summary
+
+
+def _summary(out, seeds, dataset):
     runs = {s: _read_json(seed_path(out, s)) for s in seeds}
     runs = {s: r for s, r in runs.items() if r}
     summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r.get("complete")),
@@ -301,10 +310,6 @@ def summarize(out, seeds, dataset="mnist"):
     summary["seconds_per_seed"] = {s: r["seconds"] for s, r in runs.items()}
     summary["throughput_per_seed"] = {s: r.get("throughput", {}) for s, r in runs.items()}
     summary["markdown"] = markdown_table(summary)
-    atomic_write_json(os.path.join(out, "summary.json"), summary)
-    with open(os.path.join(out, "summary.md.tmp"), "w") as f:
-        f.write(summary["markdown"] + "\n")
-    os.replace(os.path.join(out, "summary.md.tmp"), os.path.join(out, "summary.md"))
     return summary
 
 
@@ -366,23 +371,23 @@ def comparison_table(folders):
     lines = ["| dataset | autoencoder, pretraining | method | seeds | ACC mean ± std (min-max) "
              "| NMI mean | ARI mean |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for folder in folders:
-        summary = _read_json(os.path.join(folder, "summary.json"))
-        if summary is None:
+        # From the seed files, so that a run still in progress shows what it has.
+        seeds = sorted(int(os.path.basename(p)[len("seed_"):-len(".json")])
+                       for p in _seed_files(folder)) if os.path.isdir(folder) else []
+        if not seeds:
             raise FileNotFoundError(
-                f"No summary.json in {folder!r}: give folders written by "
+                f"No seed_N.json files in {folder!r}: give folders written by "
                 "`python -m deepcluster_keras reproduce --out FOLDER`.")
+        summary = _summary(folder, seeds, dataset=None)
         recipe = summary.get("recipe", {})
         for method, entry in summary["methods"].items():
             st = entry["stats"]
-            means = {k: st[k].get("mean", np.mean([m[k] for m in entry["per_seed"].values()]))
-                     for k in ("acc", "nmi", "ari")}
-            spread = (f" ± {st['acc']['std']:.3f}" if "std" in st["acc"] else "")
             lines.append(
                 f"| {recipe.get('dataset', '?')} | {recipe.get('autoencoder', 'dense')}, "
                 f"{recipe.get('pretrain_epochs', '?')} epochs | {NAMES[method]} | "
-                f"{len(entry['per_seed'])} | {means['acc']:.3f}{spread} "
-                f"({st['acc']['min']:.3f}-{st['acc']['max']:.3f}) | {means['nmi']:.3f} | "
-                f"{means['ari']:.3f} |")
+                f"{len(entry['per_seed'])} | {st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} "
+                f"({st['acc']['min']:.3f}-{st['acc']['max']:.3f}) | {st['nmi']['mean']:.3f} | "
+                f"{st['ari']['mean']:.3f} |")
     return "\n".join(lines)
 
 

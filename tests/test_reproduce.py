@@ -130,5 +130,5 @@ def test_comparison_table_over_folders(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| a | conv, 7 epochs | DEC | 2 | 0.600 ± 0.100 (0.500-0.700) |" in table
     assert "| b | conv, 7 epochs | DEC | 2 | 0.900 ± 0.000 (0.900-0.900) |" in table
-    with pytest.raises(FileNotFoundError, match="No summary.json"):
+    with pytest.raises(FileNotFoundError, match=r"No seed_N.json files in"):
         reproduce.comparison_table([str(tmp_path)])
