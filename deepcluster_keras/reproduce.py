@@ -70,7 +70,7 @@ def parser():
     p.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(METHODS),
                    metavar="METHOD",
                    help=f"what to run per seed, from {', '.join(ALL_METHODS)} "
-                   "(default: %(default)s)")
+                   f"(default: {' '.join(METHODS)})")
     p.add_argument("--gamma", type=float, default=0.1,
                    help="IDEC's weight of the clustering loss (default: %(default)s)")
     p.add_argument("--skip-raw-kmeans", action="store_true",
