@@ -221,7 +221,7 @@ def run(config, x=None, y=None):
     try:
         if method == "kmeans":
             say(f"K-means (n_init={config.n_init}) on the raw data")
-            labels = _timed(results, "clustering", classical.cluster, x, "kmeans", n_clusters,
+            labels = timed(results, "clustering", classical.cluster, x, "kmeans", n_clusters,
                             random_state=config.seed, n_init=config.n_init)
             _record(results, "kmeans", x, y, labels, say)
             initial, history, z = None, None, None
@@ -237,7 +237,7 @@ def run(config, x=None, y=None):
                 algorithm = method[len("ae+"):]
                 z = encoder.predict(x, batch_size=dec.PREDICT_BATCH_SIZE, verbose=0)
                 say(f"{algorithm} on the embedding")
-                labels = _timed(results, "clustering", classical.cluster, z, algorithm, n_clusters,
+                labels = timed(results, "clustering", classical.cluster, z, algorithm, n_clusters,
                                 random_state=config.seed, n_init=config.n_init)
                 _record(results, method.replace("+", "_"), z, y, labels, say)
                 initial, history = None, None  # z: the embedding, from above
@@ -261,7 +261,7 @@ def run(config, x=None, y=None):
 def _dec_stages(config, results, x, y, n_clusters, ae, encoder, out, say):
     """K-means initialisation and self-training (DEC, or IDEC keeping the decoder)."""
     say(f"[2/3] K-means (n_init={config.n_init}) on the embedding")
-    centres, y_kmeans = _timed(results, "kmeans", dec.init_centres, encoder, x, n_clusters,
+    centres, y_kmeans = timed(results, "kmeans", dec.init_centres, encoder, x, n_clusters,
                                n_init=config.n_init, random_state=config.seed)
     if y is not None:
         results["metrics"]["ae_kmeans"] = metrics.evaluate(y, y_kmeans)
@@ -284,7 +284,8 @@ def _dec_stages(config, results, x, y, n_clusters, ae, encoder, out, say):
     return training.labels, y_kmeans, training.history, z
 
 
-def _timed(results, stage, function, *args, **kwargs):
+def timed(results, stage, function, *args, **kwargs):
+    """``function(*args, **kwargs)``, its wall time stored in ``results["seconds"][stage]``."""
     start = time.perf_counter()
     value = function(*args, **kwargs)
     results["seconds"][stage] = time.perf_counter() - start

@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import json
 import os
-import time
 
 import numpy as np
 
@@ -177,12 +176,6 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
     def save():
         atomic_write_json(path, state)
 
-    def timed(stage, function, *args, **kwargs):
-        start = time.perf_counter()
-        value = function(*args, **kwargs)
-        state["seconds"][stage] = time.perf_counter() - start
-        return value
-
     def record(method, labels):
         state["metrics"][method] = metrics.evaluate(y, labels)
         if np.any(labels == -1):
@@ -192,8 +185,8 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
 
     if "kmeans_raw" in todo:
         say(f"== seed {seed}: K-means (n_init={config.n_init}) on the raw data")
-        record("kmeans_raw", timed("kmeans_raw", classical.cluster, x, "kmeans", n_clusters,
-                                   random_state=seed, n_init=config.n_init))
+        record("kmeans_raw", pipeline.timed(state, "kmeans_raw", classical.cluster, x, "kmeans",
+                                            n_clusters, random_state=seed, n_init=config.n_init))
     if not any(m != "kmeans_raw" for m in todo):
         return _finish(state, methods, save)
 
@@ -216,8 +209,8 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
 
     # K-means on the embedding: a result of its own and DEC's / IDEC's start.
     say(f"== seed {seed}: K-means (n_init={config.n_init}) on the embedding")
-    centres, y_kmeans = timed("ae_kmeans", dec.init_centres, encoder, x, n_clusters,
-                              n_init=config.n_init, random_state=seed)
+    centres, y_kmeans = pipeline.timed(state, "ae_kmeans", dec.init_centres, encoder, x,
+                                       n_clusters, n_init=config.n_init, random_state=seed)
     if "ae_kmeans" in todo:
         record("ae_kmeans", y_kmeans)
 
@@ -227,8 +220,8 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
         for method in classical_methods:
             algorithm = method[len("ae_"):]
             say(f"== seed {seed}: {algorithm} on the embedding")
-            record(method, timed(method, classical.cluster, z, algorithm, n_clusters,
-                                 random_state=seed, n_init=config.n_init))
+            record(method, pipeline.timed(state, method, classical.cluster, z, algorithm,
+                                          n_clusters, random_state=seed, n_init=config.n_init))
 
     for method in (m for m in ("dec", "idec") if m in todo):
         say(f"== seed {seed}: {NAMES[method]} self-training")
