@@ -208,11 +208,12 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
         save()
 
     # K-means on the embedding: a result of its own and DEC's / IDEC's start.
-    say(f"== seed {seed}: K-means (n_init={config.n_init}) on the embedding")
-    centres, y_kmeans = pipeline.timed(state, "ae_kmeans", dec.init_centres, encoder, x,
-                                       n_clusters, n_init=config.n_init, random_state=seed)
-    if "ae_kmeans" in todo:
-        record("ae_kmeans", y_kmeans)
+    if any(m in todo for m in ("ae_kmeans", "dec", "idec")):
+        say(f"== seed {seed}: K-means (n_init={config.n_init}) on the embedding")
+        centres, y_kmeans = pipeline.timed(state, "ae_kmeans", dec.init_centres, encoder, x,
+                                           n_clusters, n_init=config.n_init, random_state=seed)
+        if "ae_kmeans" in todo:
+            record("ae_kmeans", y_kmeans)
 
     classical_methods = [m for m in todo if m.startswith("ae_") and m != "ae_kmeans"]
     if classical_methods:
@@ -262,7 +263,7 @@ def _check_same_recipe(state, config, path):
     current = dataclasses.asdict(config)
     changed = [f"{k}={stored[k]!r} there, {current[k]!r} now" for k in RECIPE_FIELDS
                if k in stored and k in current and stored[k] != current[k]
-               and not (k == "gamma" and not any(m == "idec" for m in state["metrics"]))]
+               and not (k == "gamma" and "idec" not in state["metrics"])]
     if changed:
         raise ValueError(
             f"{path} was made with other settings ({'; '.join(changed)}). Give another --out "

@@ -132,3 +132,14 @@ def test_comparison_table_over_folders(tmp_path, capsys):
     assert "| b | conv, 7 epochs | DEC | 2 | 0.900 ± 0.000 (0.900-0.900) |" in table
     with pytest.raises(FileNotFoundError, match=r"No seed_N.json files in"):
         reproduce.comparison_table([str(tmp_path)])
+
+
+def test_a_classical_method_alone_skips_the_kmeans_start(tmp_path, blobs, monkeypatch):
+    x, y = blobs
+
+    def no_kmeans_start(*args, **kwargs):
+        raise AssertionError("K-means start computed though no method needs it")
+
+    monkeypatch.setattr(reproduce.dec, "init_centres", no_kmeans_start)
+    summary = reproduce.reproduce(config(tmp_path), [0], methods=["ae_gmm"], x=x, y=y)
+    assert summary["complete_seeds"] == [0] and set(summary["methods"]) == {"ae_gmm"}
