@@ -38,6 +38,8 @@ def _add_training_options(parser):
                         help="batch size of pretraining and self-training (default: %(default)s)")
     parser.add_argument("--n-init", type=int, default=20,
                         help="K-means restarts (default: %(default)s)")
+    parser.add_argument("--gamma", type=float, default=0.1,
+                        help="IDEC's weight of the clustering loss (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -59,8 +61,6 @@ def run_parser():
                         help="dec (default); idec: DEC keeping the decoder (loss gamma*KL + MSE); "
                         "kmeans: K-means on the raw data; ae+ALGORITHM: a classical algorithm "
                         "on the pretrained embedding")
-    parser.add_argument("--gamma", type=float, default=0.1,
-                        help="IDEC's weight of the clustering loss (default: %(default)s)")
     parser.add_argument("--n-clusters", type=int, default=None,
                         help="number of clusters (default: the number of classes)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -88,7 +88,6 @@ def main(argv=None):
             args,
             dataset=args.dataset or "digits",
             method=args.method,
-            gamma=args.gamma,
             n_clusters=args.n_clusters,
             seed=args.seed,
             ae_weights=args.ae_weights,
@@ -118,6 +117,7 @@ def training_config(args, **fields):
         maxiter=args.maxiter,
         update_interval=args.update_interval,
         tol=args.tol,
+        gamma=args.gamma,
         batch_size=args.batch_size,
         data_dir=args.data_dir,
         **fields,

@@ -70,8 +70,6 @@ def parser():
                    metavar="METHOD",
                    help=f"what to run per seed, from {', '.join(ALL_METHODS)} "
                    f"(default: {' '.join(METHODS)})")
-    p.add_argument("--gamma", type=float, default=0.1,
-                   help="IDEC's weight of the clustering loss (default: %(default)s)")
     p.add_argument("--skip-raw-kmeans", action="store_true",
                    help="leave kmeans_raw out of --methods")
     p.add_argument("--table", nargs="+", metavar="DIR", default=None,
@@ -87,7 +85,7 @@ def main(argv=None):
     if args.table:
         print(comparison_table(args.table))
         return 0
-    config = training_config(args, dataset=args.dataset or "mnist", out=args.out, gamma=args.gamma,
+    config = training_config(args, dataset=args.dataset or "mnist", out=args.out,
                              plots=False, verbose=0 if args.quiet else 2)
     methods = [m for m in args.methods if not (args.skip_raw_kmeans and m == "kmeans_raw")]
     reproduce(config, args.seeds, work_dir=args.work_dir, methods=methods)
