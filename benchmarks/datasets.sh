@@ -26,4 +26,5 @@ run --dataset digits --autoencoder conv --pretrain-epochs 200 --methods "${SELF[
 run --dataset mnist_test --autoencoder conv --pretrain-epochs 30 --methods "${SELF[@]}" \
     --out results/datasets/mnist_test_conv
 
-python -m deepcluster_keras reproduce --table results/datasets/*/ > results/datasets/table.md
+# The README's table (paste it between its datasets-table markers):
+python -m deepcluster_keras reproduce --table results/mnist results/datasets/*/
