@@ -9,10 +9,14 @@ import numpy as np
 
 def atomic_write_json(path, data):
     """Write ``data`` as JSON so that a reader never sees a partial file."""
+    atomic_write_text(path, json.dumps(data, indent=2, default=_to_json) + "\n")
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` so that a reader never sees a partial file."""
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=_to_json)
-        f.write("\n")
+        f.write(text)
     os.replace(tmp, path)
 
 

@@ -27,7 +27,7 @@ import os
 import numpy as np
 
 from deepcluster_keras import autoencoders, classical, dec, metrics, pipeline
-from deepcluster_keras.io import atomic_write_json, library_versions
+from deepcluster_keras.io import atomic_write_json, atomic_write_text, library_versions
 from deepcluster_keras.validation import check_writable_dir
 
 #: The tutorial's three results, run by default.
@@ -273,9 +273,7 @@ def summarize(out, seeds, dataset="mnist"):
     and the published figure; written to ``summary.json`` and ``summary.md``."""
     summary = _summary(out, seeds, dataset)
     atomic_write_json(os.path.join(out, "summary.json"), summary)
-    with open(os.path.join(out, "summary.md.tmp"), "w") as f:
-        f.write(summary["markdown"] + "\n")
-    os.replace(os.path.join(out, "summary.md.tmp"), os.path.join(out, "summary.md"))
+    atomic_write_text(os.path.join(out, "summary.md"), summary["markdown"] + "\n")
     return summary
 
 
