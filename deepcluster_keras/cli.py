@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 
+from deepcluster_keras import pipeline
 from deepcluster_keras.datasets import DATA_DIR_ENV, DATASETS
 
 
@@ -55,9 +56,7 @@ def run_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_training_options(parser)
-    parser.add_argument("--method", default="dec",
-                        choices=("dec", "idec", "kmeans", "ae+kmeans", "ae+gmm",
-                                 "ae+agglomerative", "ae+spectral", "ae+dbscan"),
+    parser.add_argument("--method", default="dec", choices=pipeline.METHODS,
                         help="dec (default); idec: DEC keeping the decoder (loss gamma*KL + MSE); "
                         "kmeans: K-means on the raw data; ae+ALGORITHM: a classical algorithm "
                         "on the pretrained embedding")
@@ -82,8 +81,6 @@ def main(argv=None):
 
             return reproduce.main(argv[1:])
         args = run_parser().parse_args(argv)
-        from deepcluster_keras import pipeline
-
         config = training_config(
             args,
             dataset=args.dataset or "digits",
@@ -106,8 +103,6 @@ def main(argv=None):
 
 def training_config(args, **fields):
     """A ``pipeline.Config`` from the shared training options, plus ``fields``."""
-    from deepcluster_keras import pipeline
-
     return pipeline.Config(
         autoencoder=args.autoencoder,
         pretrain_epochs=args.pretrain_epochs,
