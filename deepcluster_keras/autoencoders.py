@@ -24,6 +24,13 @@ __all__ = [
 #: Layer sizes of the DEC tutorial's autoencoder for MNIST.
 DEC_DIMS = (784, 500, 500, 2000, 10)
 
+#: The version of what pretraining makes from a seed. Bump it with any change
+#: to the models or to pretraining that changes the weights one seed gives, so
+#: that weights saved by older code are not reused as if they were current
+#: (``reproduce`` refuses them). 1: one initializer instance shared by all
+#: layers; 2: a fresh initializer per layer (commit c0521b6).
+WEIGHTS_VERSION = 2
+
 
 def tutorial_initializer(seed=None):
     """The DEC tutorial's kernel initialiser.

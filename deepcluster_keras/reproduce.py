@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -192,6 +193,7 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
 
     seed_dir = os.path.join(work_dir, f"seed_{seed}")
     os.makedirs(seed_dir, exist_ok=True)
+    _check_weights_version(seed_dir)
     weights = os.path.join(seed_dir, pipeline.AE_WEIGHTS_FILE)
     keras.utils.set_random_seed(seed)
     if os.path.isfile(weights):
@@ -201,6 +203,7 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
         say(f"== seed {seed}: pretraining the autoencoder, {config.pretrain_epochs} epochs")
         ae, encoder, info = pipeline.pretrained_autoencoder(config, x, seed_dir)
         state["pretrain"] = {k: v for k, v in info.items() if k != "weights"}
+        state["pretrain"]["weights_version"] = autoencoders.WEIGHTS_VERSION
         state["seconds"]["pretrain"] = info["seconds"]
         state["throughput"]["pretrain_samples_per_second"] = info["samples_per_second"]
         save()
@@ -253,6 +256,30 @@ def _finish(state, methods, save):
     state["complete"] = all(m in state["metrics"] for m in methods)
     save()
     return state
+
+
+WEIGHTS_STAMP = "weights_version.json"
+
+
+def _check_weights_version(seed_dir):
+    """Refuse weights and checkpoints that older model code made; stamp new folders."""
+    stamp_path = os.path.join(seed_dir, WEIGHTS_STAMP)
+    stamp = _read_json(stamp_path)
+    if stamp is None:
+        if any(f != WEIGHTS_STAMP for f in os.listdir(seed_dir)):
+            warnings.warn(
+                f"{seed_dir} has no {WEIGHTS_STAMP}: its weights were saved before the "
+                "stamps existed and are reused as current. If older model code made them, "
+                "delete the folder to pretrain again.", stacklevel=3)
+        else:
+            atomic_write_json(stamp_path, {"weights_version": autoencoders.WEIGHTS_VERSION})
+        return
+    if stamp.get("weights_version") != autoencoders.WEIGHTS_VERSION:
+        raise ValueError(
+            f"{seed_dir} holds weights of weights_version={stamp.get('weights_version')!r}, "
+            f"but this code makes weights_version={autoencoders.WEIGHTS_VERSION} (see "
+            "autoencoders.WEIGHTS_VERSION): reusing them would mix two models in one table. "
+            f"Delete {seed_dir} to pretrain this seed again.")
 
 
 def _check_same_recipe(state, config, path):

@@ -92,8 +92,8 @@ def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, 
     # result: DEC's training of the shared encoder did not leak into IDEC's start.
     alone = tmp_path / "alone"
     (alone / "work" / "seed_0").mkdir(parents=True)
-    weights = out / "work" / "seed_0" / "ae_weights.weights.h5"
-    (alone / "work" / "seed_0" / weights.name).write_bytes(weights.read_bytes())
+    for name in ("ae_weights.weights.h5", reproduce.WEIGHTS_STAMP):
+        (alone / "work" / "seed_0" / name).write_bytes((out / "work" / "seed_0" / name).read_bytes())
     cfg_alone = config(tmp_path)
     cfg_alone.out = str(alone)
     reproduce.reproduce(cfg_alone, [0], methods=["idec"], x=x, y=y)
@@ -143,3 +143,26 @@ def test_a_classical_method_alone_skips_the_kmeans_start(tmp_path, blobs, monkey
     monkeypatch.setattr(reproduce.dec, "init_centres", no_kmeans_start)
     summary = reproduce.reproduce(config(tmp_path), [0], methods=["ae_gmm"], x=x, y=y)
     assert summary["complete_seeds"] == [0] and set(summary["methods"]) == {"ae_gmm"}
+
+
+def test_weights_of_older_model_code_are_refused(tmp_path, blobs, monkeypatch):
+    x, y = blobs
+    cfg = config(tmp_path)
+    reproduce.reproduce(cfg, [0], methods=["ae_kmeans"], x=x, y=y)
+    seed_dir = tmp_path / "results" / "work" / "seed_0"
+    stamp = json.loads((seed_dir / reproduce.WEIGHTS_STAMP).read_text())
+    assert stamp == {"weights_version": reproduce.autoencoders.WEIGHTS_VERSION}
+    recorded = json.loads((tmp_path / "results" / "seed_0.json").read_text())
+    assert recorded["pretrain"]["weights_version"] == stamp["weights_version"]
+
+    # A change to the model code bumps the version: the old weights are not reused.
+    old = stamp["weights_version"]
+    monkeypatch.setattr(reproduce.autoencoders, "WEIGHTS_VERSION", old + 1)
+    with pytest.raises(ValueError, match=rf"weights_version={old}, but this code makes "
+                       rf"weights_version={old + 1}.*Delete .*seed_0 to pretrain"):
+        reproduce.reproduce(cfg, [0], methods=["ae_kmeans", "ae_gmm"], x=x, y=y)
+
+    # Folders from before the stamps are reused, with a warning that says so.
+    (seed_dir / reproduce.WEIGHTS_STAMP).unlink()
+    with pytest.warns(UserWarning, match=r"has no weights_version.json.*delete the folder"):
+        reproduce.reproduce(cfg, [0], methods=["ae_kmeans", "ae_gmm"], x=x, y=y)
