@@ -84,6 +84,8 @@ def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, 
     both = json.loads((out / "seed_0.json").read_text())
     assert both["complete"] and set(both["metrics"]) == {"ae_kmeans", "dec", "ae_gmm", "idec"}
     assert both["metrics"]["dec"] == first["metrics"]["dec"], "finished methods are not rerun"
+    assert both["seconds"]["ae_kmeans"] == first["seconds"]["ae_kmeans"], \
+        "recomputing the K-means start for IDEC does not overwrite AE + K-means' time"
     assert both["self_training_idec"]["n_iter"] > 0
     assert set(summary["methods"]) == {"ae_kmeans", "ae_gmm", "dec", "idec"}
     assert "| IDEC | 1 |" in summary["markdown"] and "IDEC iterations/s" in summary["markdown"]
