@@ -51,7 +51,7 @@ def test_02_autoencoder_kmeans(tmp_path, monkeypatch):
     table = s["table"]
     assert len(table) == 4
     assert table["K-means, raw pixels"]["acc"] >= 0.46  # measured 0.511
-    assert table["deep AE + GMM"]["acc"] >= 0.49  # measured 0.547
+    assert table["deep AE + GMM"]["acc"] >= 0.50  # measured 0.559 (n_init 5; 0.547 with 2)
     assert all(-1 <= row["silhouette"] <= 1 for name, row in table.items() if "raw" not in name)
 
 
