@@ -43,14 +43,24 @@ RECIPE_FIELDS = ("dataset", "autoencoder", "n_clusters", "pretrain_epochs", "pre
                  "pretrain_optimizer", "n_init", "alpha", "gamma", "maxiter", "update_interval",
                  "tol", "batch_size")
 
-#: Published MNIST-70k figures (ACC, and NMI / ARI where given).
+#: Published figures (ACC, and NMI / ARI where given), by dataset and autoencoder.
 PUBLISHED = {
-    "kmeans_raw": {"acc": 0.532, "source": "the DEC tutorial"},
-    "ae_kmeans": {"acc": 0.879, "acc_range": [0.807, 0.921],
-                  "source": "a public Keras port, mean (min-max) of 10 runs"},
-    "dec": {"acc": 0.962, "nmi": 0.905, "ari": 0.919, "acc_range": [0.830, 0.964],
-            "source": "the DEC tutorial's single run; range: a public Keras port, 10 runs"},
-    "idec": {"acc": 0.881, "source": "the IDEC paper (Guo et al., 2017)"},
+    ("mnist", "dense"): {
+        "kmeans_raw": {"acc": 0.532, "source": "the DEC tutorial"},
+        "ae_kmeans": {"acc": 0.879, "acc_range": [0.807, 0.921],
+                      "source": "a public Keras port, mean (min-max) of 10 runs"},
+        "dec": {"acc": 0.962, "nmi": 0.905, "ari": 0.919, "acc_range": [0.830, 0.964],
+                "source": "the DEC tutorial's single run; range: a public Keras port, 10 runs"},
+        "idec": {"acc": 0.881, "source": "the IDEC paper (Guo et al., 2017)"},
+    },
+    ("mnist", "conv"): {
+        "dec": {"acc": 0.890, "source": "the DCEC paper (Guo et al., 2017)"},
+    },
+    ("fashion_mnist", "dense"): {
+        "kmeans_raw": {"acc": 0.47, "source": "a public Keras port, mean of 10 runs"},
+        "ae_kmeans": {"acc": 0.61, "source": "a public Keras port, mean of 10 runs"},
+        "dec": {"acc": 0.62, "source": "a public Keras port, mean of 10 runs"},
+    },
 }
 
 
@@ -311,8 +321,10 @@ def summarize(out, seeds, dataset="mnist"):
 def _summary(out, seeds, dataset):
     runs = {s: _read_json(seed_path(out, s)) for s in seeds}
     runs = {s: r for s, r in runs.items() if r}
+    recipe = _recipe(runs)
+    published = PUBLISHED.get((recipe.get("dataset", dataset), recipe.get("autoencoder", "dense")), {})
     summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r.get("complete")),
-               "recipe": _recipe(runs), "methods": {}}
+               "recipe": recipe, "methods": {}}
     for method in ALL_METHODS:
         per_seed = {s: r["metrics"][method] for s, r in runs.items() if method in r["metrics"]}
         if not per_seed:
@@ -326,7 +338,7 @@ def _summary(out, seeds, dataset):
         summary["methods"][method] = {
             "per_seed": per_seed,
             "stats": stats,
-            "published": PUBLISHED.get(method) if dataset == "mnist" else None,
+            "published": published.get(method),
         }
     summary["seconds_per_seed"] = {s: r["seconds"] for s, r in runs.items()}
     summary["throughput_per_seed"] = {s: r.get("throughput", {}) for s, r in runs.items()}
@@ -360,14 +372,11 @@ def markdown_table(summary):
     for method, entry in summary["methods"].items():
         accs = ", ".join(f"{s}: {m['acc']:.3f}" for s, m in sorted(entry["per_seed"].items()))
         st = entry["stats"]
-        pub = entry["published"] or {}
-        published = "" if not pub else f"{pub['acc']:.3f}" + (
-            f" ({pub['acc_range'][0]:.3f}-{pub['acc_range'][1]:.3f})" if "acc_range" in pub else "")
         lines.append(
             f"| {NAMES[method]} | {len(entry['per_seed'])} | {accs} | "
             f"{st['acc']['min']:.3f} / {st['acc']['median']:.3f} / {st['acc']['max']:.3f} | "
             f"{st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} | "
-            f"{st['nmi']['median']:.3f} | {st['ari']['median']:.3f} | {published} |")
+            f"{st['nmi']['median']:.3f} | {st['ari']['median']:.3f} | {_published(entry['published'])} |")
     stages = [k for k in ("kmeans_raw", "pretrain") + ALL_METHODS[1:]
               if any(k in seconds for seconds in summary["seconds_per_seed"].values())]
     stage_names = {**NAMES, "pretrain": "pretraining"}
@@ -386,11 +395,19 @@ def markdown_table(summary):
     return "\n".join(lines)
 
 
+def _published(pub):
+    if not pub:
+        return ""
+    return f"{pub['acc']:.3f}" + (
+        f" ({pub['acc_range'][0]:.3f}-{pub['acc_range'][1]:.3f})" if "acc_range" in pub else "")
+
+
 def comparison_table(folders):
     """One Markdown table over several reproduction folders: per recipe and
-    method, ACC mean ± std (min-max) and NMI / ARI means."""
+    method, ACC mean ± std (min-max), NMI / ARI means and the published ACC."""
     lines = ["| dataset | autoencoder, pretraining | method | seeds | ACC mean ± std (min-max) "
-             "| NMI mean | ARI mean |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| NMI mean | ARI mean | published ACC |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for folder in folders:
         # From the seed files, so that a run still in progress shows what it has.
         seeds = sorted(int(os.path.basename(p)[len("seed_"):-len(".json")])
@@ -408,7 +425,7 @@ def comparison_table(folders):
                 f"{recipe.get('pretrain_epochs', '?')} epochs | {NAMES[method]} | "
                 f"{len(entry['per_seed'])} | {st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} "
                 f"({st['acc']['min']:.3f}-{st['acc']['max']:.3f}) | {st['nmi']['mean']:.3f} | "
-                f"{st['ari']['mean']:.3f} |")
+                f"{st['ari']['mean']:.3f} | {_published(entry['published'])} |")
     return "\n".join(lines)
 
 
