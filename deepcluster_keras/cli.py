@@ -39,6 +39,10 @@ def _add_training_options(parser):
                         help="batch size of pretraining and self-training (default: %(default)s)")
     parser.add_argument("--n-init", type=int, default=20,
                         help="K-means restarts (default: %(default)s)")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                        help="self-training's optimizer: sgd: SGD(0.01, momentum 0.9) as the DEC "
+                        "tutorial; adam: Adam() as the IDEC code for MNIST and DCEC "
+                        "(default: %(default)s)")
     parser.add_argument("--gamma", type=float, default=0.1,
                         help="IDEC's weight of the clustering loss (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -113,6 +117,7 @@ def training_config(args, **fields):
         update_interval=args.update_interval,
         tol=args.tol,
         gamma=args.gamma,
+        optimizer=args.optimizer,
         batch_size=args.batch_size,
         data_dir=args.data_dir,
         **fields,

@@ -43,6 +43,9 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         K-means restarts for the initial centres.
     alpha : float, default=1.0
         Degrees of freedom of the Student's t kernel.
+    optimizer : {"sgd", "adam"}, default="sgd"
+        Self-training's optimizer: SGD(0.01, momentum 0.9) as the DEC
+        tutorial, or Adam as the IDEC code for MNIST and DCEC.
     maxiter, update_interval, tol : self-training's limits, as the tutorial
         (8000, 140, 0.001).
     verbose : int, default=0
@@ -72,6 +75,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         batch_size=256,
         n_init=20,
         alpha=1.0,
+        optimizer="sgd",
         maxiter=8000,
         update_interval=140,
         tol=0.001,
@@ -85,6 +89,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.n_init = n_init
         self.alpha = alpha
+        self.optimizer = optimizer
         self.maxiter = maxiter
         self.update_interval = update_interval
         self.tol = tol
@@ -101,6 +106,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
             pretrain_optimizer=self.pretrain_optimizer,
             n_init=self.n_init,
             alpha=self.alpha,
+            optimizer=self.optimizer,
             maxiter=self.maxiter,
             update_interval=self.update_interval,
             tol=self.tol,
@@ -138,6 +144,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         training = dec.self_train(model, X, y, y_pred_init=y_kmeans, maxiter=self.maxiter,
                                   update_interval=self.update_interval, tol=self.tol,
                                   batch_size=self.batch_size, verbose=2 if self.verbose else 0,
+                                  optimizer=pipeline.clustering_optimizer(self.optimizer),
                                   **self._self_train_kwargs())
         self.autoencoder_ = ae
         self._set_model(model)
@@ -233,6 +240,7 @@ class IDEC(DEC):
         batch_size=256,
         n_init=20,
         alpha=1.0,
+        optimizer="sgd",
         maxiter=8000,
         update_interval=140,
         tol=0.001,
@@ -243,7 +251,7 @@ class IDEC(DEC):
         super().__init__(
             n_clusters, autoencoder=autoencoder, pretrain_epochs=pretrain_epochs,
             pretrain_optimizer=pretrain_optimizer, batch_size=batch_size, n_init=n_init,
-            alpha=alpha, maxiter=maxiter, update_interval=update_interval, tol=tol,
+            alpha=alpha, optimizer=optimizer, maxiter=maxiter, update_interval=update_interval, tol=tol,
             verbose=verbose, random_state=random_state,
         )
         self.gamma = gamma

@@ -40,8 +40,8 @@ NAMES = {"kmeans_raw": "K-means, raw data", "ae_kmeans": "AE + K-means", "ae_gmm
          "ae_dbscan": "AE + DBSCAN", "dec": "DEC", "idec": "IDEC"}
 #: Settings that change the results: a folder holds runs of one recipe only.
 RECIPE_FIELDS = ("dataset", "autoencoder", "n_clusters", "pretrain_epochs", "pretrain_batch_size",
-                 "pretrain_optimizer", "n_init", "alpha", "gamma", "maxiter", "update_interval",
-                 "tol", "batch_size")
+                 "pretrain_optimizer", "n_init", "alpha", "gamma", "optimizer", "maxiter",
+                 "update_interval", "tol", "batch_size")
 
 #: Published figures (ACC, and NMI / ARI where given), by dataset and autoencoder.
 PUBLISHED = {
@@ -250,7 +250,8 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
         training = dec.self_train(
             model, x, y, y_pred_init=y_kmeans, maxiter=config.maxiter,
             update_interval=config.update_interval, tol=config.tol,
-            batch_size=config.batch_size, gamma=config.gamma, verbose=config.verbose)
+            batch_size=config.batch_size, gamma=config.gamma,
+            optimizer=pipeline.clustering_optimizer(config.optimizer), verbose=config.verbose)
         state["seconds"][method] = training.seconds
         details = training.to_dict()
         state["throughput"][_ITERATIONS_KEY[method]] = details["iterations_per_second"]
@@ -298,10 +299,12 @@ def _check_weights_version(seed_dir):
 
 def _check_same_recipe(state, config, path):
     """Refuse to mix results of different settings in one folder."""
-    stored = state.get("config", {})
     current = dataclasses.asdict(config)
+    # A setting added after a folder was made has its default value there.
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    stored = {**defaults, **state.get("config", {})} if state.get("config") else current
     changed = [f"{k}={stored[k]!r} there, {current[k]!r} now" for k in RECIPE_FIELDS
-               if k in stored and k in current and stored[k] != current[k]
+               if stored[k] != current[k]
                and not (k == "gamma" and "idec" not in state["metrics"])]
     if changed:
         raise ValueError(
@@ -361,7 +364,7 @@ def _recipe_line(recipe):
     ae = recipe.get("autoencoder", "dense")
     return (f"{recipe.get('dataset')} ({recipe.get('n_samples')} samples), {ae} autoencoder, "
             f"{recipe.get('pretrain_epochs')} pretraining epochs ({recipe.get('pretrain_optimizer')}), "
-            f"maxiter {recipe.get('maxiter')}")
+            f"self-training with {recipe.get('optimizer', 'sgd')}, maxiter {recipe.get('maxiter')}")
 
 
 def markdown_table(summary):
@@ -422,11 +425,17 @@ def comparison_table(folders):
             st = entry["stats"]
             lines.append(
                 f"| {recipe.get('dataset', '?')} | {recipe.get('autoencoder', 'dense')}, "
-                f"{recipe.get('pretrain_epochs', '?')} epochs | {NAMES[method]} | "
+                f"{recipe.get('pretrain_epochs', '?')} epochs{_optimizer_note(recipe)} | {NAMES[method]} | "
                 f"{len(entry['per_seed'])} | {st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} "
                 f"({st['acc']['min']:.3f}-{st['acc']['max']:.3f}) | {st['nmi']['mean']:.3f} | "
                 f"{st['ari']['mean']:.3f} | {_published(entry['published'])} |")
     return "\n".join(lines)
+
+
+def _optimizer_note(recipe):
+    """Only a self-training optimizer other than the tutorial's is named."""
+    optimizer = recipe.get("optimizer", "sgd")
+    return "" if optimizer == "sgd" else f", {optimizer} self-training"
 
 
 def _read_json(path):

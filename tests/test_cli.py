@@ -21,7 +21,7 @@ def test_help_documents_every_option(capsys):
     text = capsys.readouterr().out
     for option in ("--dataset", "--seed", "--pretrain-epochs", "--maxiter", "--update-interval",
                    "--tol", "--batch-size", "--autoencoder", "--data-dir", "--out",
-                   "--ae-weights", "--n-clusters", "reproduce", "mnist_test", "fashion_mnist"):
+                   "--ae-weights", "--n-clusters", "--optimizer", "--gamma", "reproduce", "mnist_test", "fashion_mnist"):
         assert option in text
 
 

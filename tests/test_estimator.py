@@ -107,8 +107,21 @@ def test_idec_keeps_the_decoder_and_round_trips(fitted, tmp_path):
     (DEC(3, autoencoder="rnn"), r"autoencoder='rnn'"),
     (IDEC(3, gamma=-1), r"gamma=-1"),
     (DEC(200), r"n_samples=120 should be >= n_clusters=200"),
+    (DEC(3, optimizer="rmsprop"), r"optimizer='rmsprop'"),
 ])
 def test_bad_parameters_fail_in_fit(fitted, estimator, message):
     _, x, _ = fitted
     with pytest.raises(ValueError, match=message):
         estimator.fit(x)
+
+
+def test_self_training_optimizer_is_the_one_asked_for(fitted):
+    import keras
+
+    estimator, x, y = fitted
+    assert isinstance(estimator.model_.optimizer, keras.optimizers.SGD)
+    assert float(estimator.model_.optimizer.learning_rate) == pytest.approx(0.01)
+    with _no_warning_check():
+        adam = DEC(3, **{**FAST, "optimizer": "adam"}).fit(x, y)
+    assert isinstance(adam.model_.optimizer, keras.optimizers.Adam)
+    assert metrics.acc(y, adam.labels_) >= 0.9  # three well-separated blobs

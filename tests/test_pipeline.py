@@ -43,6 +43,7 @@ def quick(tmp_path, **kwargs):
         (np.zeros((5, 3)), None, {"n_clusters": 2, "maxiter": -1}, r"maxiter.*Received: maxiter=-1"),
         (np.zeros((5, 3)), None, {"n_clusters": 2, "tol": 2.0}, r"tol=2.0"),
         (np.zeros((5, 3)), None, {"n_clusters": 2, "batch_size": 0}, r"batch_size.*Received: batch_size=0"),
+        (np.zeros((5, 3)), None, {"n_clusters": 2, "optimizer": "rmsprop"}, r"`optimizer`, expected 'sgd' or 'adam'.*optimizer='rmsprop'"),
     ],
 )
 def test_bad_input_is_refused_before_training(tmp_path, no_training, x, y, kwargs, message):

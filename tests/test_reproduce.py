@@ -111,6 +111,16 @@ def test_a_folder_refuses_results_of_other_settings(tmp_path, blobs):
     with pytest.raises(ValueError, match=r"pretrain_epochs=2 there, 3 now.*another --out"):
         reproduce.reproduce(cfg, [0], methods=["kmeans_raw", "ae_kmeans"], x=x, y=y)
 
+    # A folder made before a setting existed holds that setting's default.
+    cfg.pretrain_epochs = 2
+    path = tmp_path / "results" / "seed_0.json"
+    state = json.loads(path.read_text())
+    del state["config"]["optimizer"]
+    path.write_text(json.dumps(state))
+    cfg.optimizer = "adam"
+    with pytest.raises(ValueError, match=r"optimizer='sgd' there, 'adam' now"):
+        reproduce.reproduce(cfg, [0], methods=["kmeans_raw", "ae_kmeans"], x=x, y=y)
+
 
 def test_unknown_methods_are_refused(tmp_path, blobs):
     x, y = blobs
