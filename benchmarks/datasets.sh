@@ -26,5 +26,13 @@ run --dataset digits --autoencoder conv --pretrain-epochs 200 --methods "${SELF[
 run --dataset mnist_test --autoencoder conv --pretrain-epochs 30 --methods "${SELF[@]}" \
     --out results/datasets/mnist_test_conv
 
+# Self-training with Adam (the IDEC code's optimizer for MNIST) instead of the
+# tutorial's SGD(0.01, 0.9), from the same pretrained autoencoders (--work-dir).
+ADAM=(--optimizer adam --methods ae_kmeans dec idec)
+run --dataset digits "${ADAM[@]}" --work-dir results/datasets/digits_dense/work \
+    --out results/datasets/digits_dense_adam
+run --dataset mnist_test --pretrain-epochs 30 "${ADAM[@]}" \
+    --work-dir results/datasets/mnist_test_dense/work --out results/datasets/mnist_test_dense_adam
+
 # The README's table (paste it between its datasets-table markers):
 python -m deepcluster_keras reproduce --table results/mnist results/datasets/*/
