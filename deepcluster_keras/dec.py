@@ -87,17 +87,20 @@ def pretrain(
     -------
     dict
         ``{"loss": [...per epoch...], "epochs": int, "seconds": float,
-        "samples_per_second": float, "resumed_from_epoch": int}``
+        "samples_per_second": float, "resumed_from_epoch": int}``. After a
+        resume, ``loss`` and ``seconds`` include the epochs trained before
+        the interruption (up to the checkpoint), ``seconds_this_run`` and
+        ``samples_per_second`` only this run's.
     """
     if optimizer is None:
         optimizer = keras.optimizers.SGD(learning_rate=1.0, momentum=0.9)
     autoencoder.compile(optimizer=optimizer, loss=loss)
-    initial_epoch = 0
+    initial_epoch, earlier = 0, {"loss": [], "seconds": 0.0}
     callbacks = list(callbacks)
     checkpoint = None
     if checkpoint_dir is not None and epochs > 0:
         checkpoint = _PretrainCheckpoint(checkpoint_dir, checkpoint_every)
-        initial_epoch = checkpoint.restore(autoencoder)
+        initial_epoch, earlier = checkpoint.restore(autoencoder)
         callbacks.append(checkpoint)
     start = time.perf_counter()
     history = autoencoder.fit(
@@ -120,16 +123,18 @@ def pretrain(
         checkpoint.remove()
     trained_epochs = max(epochs - initial_epoch, 0)
     return {
-        "loss": losses,
+        "loss": earlier["loss"] + losses,
         "epochs": int(epochs),
         "resumed_from_epoch": int(initial_epoch),
-        "seconds": seconds,
+        "seconds": earlier["seconds"] + seconds,
+        "seconds_this_run": seconds,
         "samples_per_second": trained_epochs * len(x) / seconds if seconds > 0 else None,
     }
 
 
 class _PretrainCheckpoint(keras.callbacks.Callback):
-    """Saves model + optimizer state every few epochs, atomically."""
+    """Saves model + optimizer state every few epochs, atomically, with the
+    losses and training seconds so far (so a resumed run reports them all)."""
 
     def __init__(self, directory, every):
         super().__init__()
@@ -137,28 +142,39 @@ class _PretrainCheckpoint(keras.callbacks.Callback):
         self.every = max(int(every), 1)
         self.model_path = os.path.join(self.directory, "pretrain_checkpoint.keras")
         self.state_path = os.path.join(self.directory, "pretrain_checkpoint.json")
+        self.earlier = {"loss": [], "seconds": 0.0}
 
     def restore(self, autoencoder):
+        """Load the checkpoint if there is one; returns (epoch, earlier losses and seconds)."""
         if not (os.path.isfile(self.model_path) and os.path.isfile(self.state_path)):
-            return 0
+            return 0, self.earlier
         with open(self.state_path) as f:
-            epoch = int(json.load(f)["epoch"])
+            state = json.load(f)
+        epoch = int(state["epoch"])
+        # Checkpoints of the first version held only the epoch.
+        self.earlier = {"loss": list(state.get("loss", [])), "seconds": float(state.get("seconds", 0.0))}
         saved = keras.saving.load_model(self.model_path)
         autoencoder.set_weights(saved.get_weights())
         autoencoder.optimizer.build(autoencoder.trainable_variables)
         for variable, value in zip(autoencoder.optimizer.variables, saved.optimizer.variables):
             variable.assign(value)
         print(f"Resuming pretraining from the checkpoint at epoch {epoch}.")
-        return epoch
+        return epoch, self.earlier
+
+    def on_train_begin(self, logs=None):
+        self.start, self.losses = time.perf_counter(), list(self.earlier["loss"])
 
     def on_epoch_end(self, epoch, logs=None):
+        self.losses.append(float((logs or {}).get("loss", float("nan"))))
         if (epoch + 1) % self.every:
             return
         os.makedirs(self.directory, exist_ok=True)
         tmp = self.model_path + ".tmp.keras"
         self.model.save(tmp)
         os.replace(tmp, self.model_path)
-        atomic_write_json(self.state_path, {"epoch": epoch + 1})
+        seconds = self.earlier["seconds"] + time.perf_counter() - self.start
+        atomic_write_json(self.state_path, {"epoch": epoch + 1, "loss": self.losses,
+                                            "seconds": seconds})
 
     def remove(self):
         for path in (self.model_path, self.state_path):
