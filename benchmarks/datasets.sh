@@ -33,6 +33,8 @@ run --dataset digits "${ADAM[@]}" --work-dir results/datasets/digits_dense/work 
     --out results/datasets/digits_dense_adam
 run --dataset mnist_test --pretrain-epochs 30 "${ADAM[@]}" \
     --work-dir results/datasets/mnist_test_dense/work --out results/datasets/mnist_test_dense_adam
+# ... and on MNIST-70k, from the autoencoders of results/mnist (run that first).
+run --dataset mnist "${ADAM[@]}" --work-dir results/mnist/work --out results/mnist_adam
 
 # The README's table (paste it between its datasets-table markers):
-python -m deepcluster_keras reproduce --table results/mnist results/datasets/*/
+python -m deepcluster_keras reproduce --table results/mnist results/mnist_adam results/datasets/*/
