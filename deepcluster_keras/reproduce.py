@@ -204,7 +204,7 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
 
     seed_dir = os.path.join(work_dir, f"seed_{seed}")
     os.makedirs(seed_dir, exist_ok=True)
-    _check_weights_version(seed_dir)
+    _check_work_folder(seed_dir, config, seed)
     weights = os.path.join(seed_dir, pipeline.AE_WEIGHTS_FILE)
     keras.utils.set_random_seed(seed)
     if os.path.isfile(weights):
@@ -274,11 +274,17 @@ def _finish(state, methods, save):
 
 
 WEIGHTS_STAMP = "weights_version.json"
+#: Settings that decide a seed's pretrained autoencoder.
+PRETRAINING_FIELDS = ("dataset", "autoencoder", "pretrain_epochs", "pretrain_batch_size",
+                      "pretrain_optimizer")
 
 
-def _check_weights_version(seed_dir):
-    """Refuse weights and checkpoints that older model code made; stamp new folders."""
+def _check_work_folder(seed_dir, config, seed):
+    """Refuse weights that older model code or other pretraining settings made
+    (a ``--work-dir`` shared between folders); stamp a new folder."""
     stamp_path = os.path.join(seed_dir, WEIGHTS_STAMP)
+    current = {"weights_version": autoencoders.WEIGHTS_VERSION,
+               "pretraining": {**{k: getattr(config, k) for k in PRETRAINING_FIELDS}, "seed": seed}}
     stamp = _read_json(stamp_path)
     if stamp is None:
         if any(f != WEIGHTS_STAMP for f in os.listdir(seed_dir)):
@@ -287,7 +293,7 @@ def _check_weights_version(seed_dir):
                 "stamps existed and are reused as current. If older model code made them, "
                 "delete the folder to pretrain again.", stacklevel=3)
         else:
-            atomic_write_json(stamp_path, {"weights_version": autoencoders.WEIGHTS_VERSION})
+            atomic_write_json(stamp_path, current)
         return
     if stamp.get("weights_version") != autoencoders.WEIGHTS_VERSION:
         raise ValueError(
@@ -295,6 +301,14 @@ def _check_weights_version(seed_dir):
             f"but this code makes weights_version={autoencoders.WEIGHTS_VERSION} (see "
             "autoencoders.WEIGHTS_VERSION): reusing them would mix two models in one table. "
             f"Delete {seed_dir} to pretrain this seed again.")
+    stored = stamp.get("pretraining", current["pretraining"])
+    changed = [f"{k}={stored.get(k)!r} there, {v!r} now"
+               for k, v in current["pretraining"].items() if stored.get(k) != v]
+    if changed:
+        raise ValueError(
+            f"{seed_dir} holds an autoencoder pretrained with other settings "
+            f"({'; '.join(changed)}). Give these settings a --work-dir of their own, or "
+            "use the settings it was pretrained with.")
 
 
 def _check_same_recipe(state, config, path):

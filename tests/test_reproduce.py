@@ -165,9 +165,21 @@ def test_weights_of_older_model_code_are_refused(tmp_path, blobs, monkeypatch):
     reproduce.reproduce(cfg, [0], methods=["ae_kmeans"], x=x, y=y)
     seed_dir = tmp_path / "results" / "work" / "seed_0"
     stamp = json.loads((seed_dir / reproduce.WEIGHTS_STAMP).read_text())
-    assert stamp == {"weights_version": reproduce.autoencoders.WEIGHTS_VERSION}
+    assert stamp["weights_version"] == reproduce.autoencoders.WEIGHTS_VERSION
+    assert stamp["pretraining"] == {"dataset": "blobs", "autoencoder": "dense", "pretrain_epochs": 2,
+                                    "pretrain_batch_size": 256, "pretrain_optimizer": "adam",
+                                    "seed": 0}
     recorded = json.loads((tmp_path / "results" / "seed_0.json").read_text())
     assert recorded["pretrain"]["weights_version"] == stamp["weights_version"]
+
+    # Another folder sharing the work folder must share its pretraining, too.
+    other = config(tmp_path)
+    other.out, other.pretrain_epochs = str(tmp_path / "other"), 3
+    with pytest.raises(ValueError, match=r"pretrained with other settings \(pretrain_epochs=2 "
+                       r"there, 3 now\).*--work-dir of their own"):
+        reproduce.reproduce(other, [0], work_dir=str(seed_dir.parent), methods=["ae_kmeans"], x=x, y=y)
+    other.pretrain_epochs, other.optimizer = 2, "adam"  # self-training settings may differ
+    reproduce.reproduce(other, [0], work_dir=str(seed_dir.parent), methods=["ae_kmeans"], x=x, y=y)
 
     # A change to the model code bumps the version: the old weights are not reused.
     old = stamp["weights_version"]
