@@ -188,6 +188,8 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
 
     def record(method, labels):
         state["metrics"][method] = metrics.evaluate(y, labels)
+        # Clusters (rows) against classes: shows which classes a run merged.
+        state.setdefault("confusion", {})[method] = metrics.confusion(y, labels).tolist()
         if np.any(labels == -1):
             state.setdefault("noise_points", {})[method] = int(np.sum(labels == -1))
         say(f"   {NAMES[method]}: " + pipeline.metrics_line(state["metrics"][method]))

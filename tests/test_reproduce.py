@@ -1,6 +1,8 @@
 import json
 
+import numpy as np
 import pytest
+from scipy.optimize import linear_sum_assignment
 
 from deepcluster_keras import pipeline, reproduce
 
@@ -87,6 +89,11 @@ def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, 
     assert both["seconds"]["ae_kmeans"] == first["seconds"]["ae_kmeans"], \
         "recomputing the K-means start for IDEC does not overwrite AE + K-means' time"
     assert both["self_training_idec"]["n_iter"] > 0
+    # The recorded confusion table is the one the ACC was matched on.
+    confusion = np.array(both["confusion"]["dec"])
+    assert confusion.sum() == len(x) and confusion.shape[1] == len(np.unique(y))
+    rows, cols = linear_sum_assignment(confusion, maximize=True)
+    assert confusion[rows, cols].sum() / len(x) == pytest.approx(both["metrics"]["dec"]["acc"])
     assert set(summary["methods"]) == {"ae_kmeans", "ae_gmm", "dec", "idec"}
     assert "| IDEC | 1 |" in summary["markdown"] and "IDEC iterations/s" in summary["markdown"]
 
