@@ -303,9 +303,8 @@ def _check_work_folder(seed_dir, config, seed):
             f"but this code makes weights_version={autoencoders.WEIGHTS_VERSION} (see "
             "autoencoders.WEIGHTS_VERSION): reusing them would mix two models in one table. "
             f"Delete {seed_dir} to pretrain this seed again.")
-    stored = stamp.get("pretraining", current["pretraining"])
-    changed = [f"{k}={stored.get(k)!r} there, {v!r} now"
-               for k, v in current["pretraining"].items() if stored.get(k) != v]
+    changed = _differences(stamp.get("pretraining", current["pretraining"]),
+                           current["pretraining"], current["pretraining"])
     if changed:
         raise ValueError(
             f"{seed_dir} holds an autoencoder pretrained with other settings "
@@ -319,13 +318,19 @@ def _check_same_recipe(state, config, path):
     # A setting added after a folder was made has its default value there.
     defaults = {f.name: f.default for f in dataclasses.fields(config)}
     stored = {**defaults, **state.get("config", {})} if state.get("config") else current
-    changed = [f"{k}={stored[k]!r} there, {current[k]!r} now" for k in RECIPE_FIELDS
-               if stored[k] != current[k]
-               and not (k == "gamma" and "idec" not in state["metrics"])]
+    # gamma only matters to a folder that holds IDEC results.
+    keys = [k for k in RECIPE_FIELDS if not (k == "gamma" and "idec" not in state["metrics"])]
+    changed = _differences(stored, current, keys)
     if changed:
         raise ValueError(
             f"{path} was made with other settings ({'; '.join(changed)}). Give another --out "
             "folder for these settings, or rerun with the same ones to continue.")
+
+
+def _differences(stored, current, keys):
+    """``["key=<stored> there, <current> now", ...]`` for the keys that differ."""
+    return [f"{k}={stored.get(k)!r} there, {current[k]!r} now" for k in keys
+            if stored.get(k) != current[k]]
 
 
 def summarize(out, seeds, dataset="mnist"):
