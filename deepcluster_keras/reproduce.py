@@ -363,6 +363,10 @@ def _summary(out, seeds, dataset):
             "per_seed": per_seed,
             "stats": stats,
             "published": published.get(method),
+            # Seeds whose JSON holds the clusters-by-classes table (not the
+            # first ones made).
+            "mixed_classes": {s: metrics.mixed_classes(r["confusion"][method], MIXED_THRESHOLD)
+                              for s, r in runs.items() if method in r.get("confusion", {})},
         }
     summary["seconds_per_seed"] = {s: r["seconds"] for s, r in runs.items()}
     summary["throughput_per_seed"] = {s: r.get("throughput", {}) for s, r in runs.items()}
@@ -391,8 +395,8 @@ def _recipe_line(recipe):
 def markdown_table(summary):
     lines = [f"Recipe: {_recipe_line(summary.get('recipe'))}", "",
              "| method | seeds | ACC per seed | ACC min / median / max | ACC mean ± std "
-             "| NMI median | ARI median | published ACC |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| NMI median | ARI median | published ACC | classes mixed up, per seed |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for method, entry in summary["methods"].items():
         accs = ", ".join(f"{s}: {m['acc']:.3f}" for s, m in sorted(entry["per_seed"].items()))
         st = entry["stats"]
@@ -400,7 +404,12 @@ def markdown_table(summary):
             f"| {NAMES[method]} | {len(entry['per_seed'])} | {accs} | "
             f"{st['acc']['min']:.3f} / {st['acc']['median']:.3f} / {st['acc']['max']:.3f} | "
             f"{st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} | "
-            f"{st['nmi']['median']:.3f} | {st['ari']['median']:.3f} | {_published(entry['published'])} |")
+            f"{st['nmi']['median']:.3f} | {st['ari']['median']:.3f} | {_published(entry['published'])} | "
+            f"{_mixed_line(entry.get('mixed_classes', {}))} |")
+    if any(entry.get("mixed_classes") for entry in summary["methods"].values()):
+        lines += ["", f"Classes mixed up: those whose matched cluster holds less than "
+                  f"{MIXED_THRESHOLD:.0%} of them, with the class that holds most of the rest "
+                  "(metrics.mixed_classes)."]
     stages = [k for k in ("kmeans_raw", "pretrain") + ALL_METHODS[1:]
               if any(k in seconds for seconds in summary["seconds_per_seed"].values())]
     stage_names = {**NAMES, "pretrain": "pretraining"}
@@ -417,6 +426,14 @@ def markdown_table(summary):
         cells += [f"{throughput[k]:.0f}" if throughput.get(k) else "" for k in rates]
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+MIXED_THRESHOLD = 0.8
+
+
+def _mixed_line(mixed):
+    return ", ".join(f"{s}: " + (" ".join("+".join(map(str, g)) for g in groups) or "none")
+                     for s, groups in sorted(mixed.items()))
 
 
 def _published(pub):

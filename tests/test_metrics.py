@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from deepcluster_keras.metrics import acc, ari, confusion, evaluate, nmi, purity, silhouette
+from deepcluster_keras.metrics import (acc, ari, confusion, evaluate, mixed_classes, nmi, purity,
+                                      silhouette)
 
 
 def test_hand_computed_case_where_matching_matters():
@@ -64,3 +65,35 @@ def test_silhouette_separated_blobs_and_noise(blobs):
     assert np.isnan(silhouette(x, np.zeros(len(y), int)))
     # On a sample when large: same ballpark as the exact score.
     assert silhouette(x, y, sample_size=60) == pytest.approx(silhouette(x, y), abs=0.1)
+
+
+def test_mixed_classes_names_the_classes_shared_between_two_clusters():
+    # DEC's typical MNIST failure: 4s and 9s (columns 4 and 9) shared out
+    # between two clusters, the other digits each kept in one cluster.
+    table = np.diag([100] * 10)
+    table[[4, 9], 4], table[[4, 9], 9] = [52, 48], [40, 60]
+    table = table[np.random.default_rng(0).permutation(10)]  # cluster order does not matter
+    assert mixed_classes(table) == [(4, 9)]
+    assert mixed_classes(np.diag([100] * 10)) == []
+    # A class kept at exactly the threshold is not mixed up; below it, it is.
+    assert mixed_classes([[80, 0], [20, 100]]) == []
+    assert mixed_classes([[79, 0], [21, 100]]) == [(0, 1)]
+    # The rest of the class in a cluster that matches no class: the class alone.
+    assert mixed_classes([[60, 0], [0, 50], [40, 0]]) == [(0,)]
+
+
+def test_mixed_classes_reads_the_confusion_of_labels():
+    y_true = np.repeat([0, 1, 2], 10)
+    y_pred = np.concatenate([np.full(10, 5), [7] * 6 + [8] * 4, [8] * 5 + [7] * 5])
+    assert mixed_classes(confusion(y_true, y_pred)) == [(1, 2)]
+
+
+@pytest.mark.parametrize("table, threshold, message", [
+    (np.zeros(3), 0.8, "2-D table"),
+    ([[1, -1], [0, 2]], 0.8, "2-D table of counts"),
+    ([[1, 0], [0, 1]], 0.0, "threshold must be in"),
+    ([[1, 0], [0, 1]], 1.5, "threshold must be in"),
+])
+def test_mixed_classes_rejects_bad_input(table, threshold, message):
+    with pytest.raises(ValueError, match=message):
+        mixed_classes(table, threshold)

@@ -65,6 +65,20 @@ def test_summary_lists_published_mnist_figures(tmp_path):
     assert "0.962 (0.830-0.964)" in summary["markdown"]
 
 
+def test_summary_says_which_classes_each_seed_mixed_up(tmp_path):
+    separated = np.diag([100] * 3)
+    mixed = np.array([[100, 0, 0], [0, 55, 40], [0, 45, 60]])
+    seeds = {0: {}, 1: {"dec": separated.tolist()}, 2: {"dec": mixed.tolist()}}  # seed 0: no table
+    for seed, confusion in seeds.items():
+        (tmp_path / f"seed_{seed}.json").write_text(json.dumps(
+            {"complete": True, "metrics": {"dec": {"acc": 0.9, "nmi": 0.8, "ari": 0.8}},
+             "seconds": {}, "confusion": confusion}))
+    summary = reproduce.summarize(str(tmp_path), [0, 1, 2], dataset="blobs")
+    assert summary["methods"]["dec"]["mixed_classes"] == {1: [], 2: [(1, 2)]}
+    assert "| 1: none, 2: 1+2 |" in summary["markdown"]
+    assert "less than 80% of them" in summary["markdown"]
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # may stop at maxiter
 def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, blobs, monkeypatch):
     from sklearn.preprocessing import minmax_scale
