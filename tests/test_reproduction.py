@@ -53,9 +53,17 @@ def test_dec_reproduction_over_five_seeds(shared_mnist):
     summary = reproduce.reproduce(config, seeds=[0, 1, 2, 3, 4])
     assert summary["complete_seeds"] == [0, 1, 2, 3, 4]
     dec, ae_kmeans = summary["methods"]["dec"]["stats"]["acc"], summary["methods"]["ae_kmeans"]["stats"]["acc"]
-    assert dec["max"] >= 0.96, "the best seed should separate all ten digits, as the tutorial's run"
-    assert 0.83 <= dec["median"] <= 0.964, "the published spread of DEC over seeds"
-    assert ae_kmeans["median"] >= 0.80
+    # Every criterion is checked, and all that fail are reported together.
+    criteria = {
+        "the best DEC seed separates all ten digits, as the tutorial's run (ACC >= 0.96)":
+            dec["max"] >= 0.96,
+        "the DEC median lies in the published spread over seeds (0.83-0.964)":
+            0.83 <= dec["median"] <= 0.964,
+        "the AE + K-means median is at least 0.80": ae_kmeans["median"] >= 0.80,
+    }
+    failed = [name for name, ok in criteria.items() if not ok]
+    assert not failed, (f"Not met: {'; '.join(failed)}. DEC max {dec['max']:.3f}, median "
+                        f"{dec['median']:.3f}; AE + K-means median {ae_kmeans['median']:.3f}")
 
 
 @pytest.mark.slow
