@@ -463,17 +463,23 @@ def comparison_table(folders):
             st = entry["stats"]
             lines.append(
                 f"| {recipe.get('dataset', '?')} | {recipe.get('autoencoder', 'dense')}, "
-                f"{recipe.get('pretrain_epochs', '?')} epochs{_optimizer_note(recipe)} | {NAMES[method]} | "
+                f"{recipe.get('pretrain_epochs', '?')} epochs{_self_training_note(recipe)} | {NAMES[method]} | "
                 f"{len(entry['per_seed'])} | {st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} "
                 f"({st['acc']['min']:.3f}-{st['acc']['max']:.3f}) | {st['nmi']['mean']:.3f} | "
                 f"{st['ari']['mean']:.3f} | {_published(entry['published'])} |")
     return "\n".join(lines)
 
 
-def _optimizer_note(recipe):
-    """Only a self-training optimizer other than the tutorial's is named."""
-    optimizer = recipe.get("optimizer", "sgd")
-    return "" if optimizer == "sgd" else f", {optimizer} self-training"
+def _self_training_note(recipe):
+    """Only self-training settings other than the tutorial's are named."""
+    defaults = pipeline.Config()
+    notes = []
+    optimizer = recipe.get("optimizer", defaults.optimizer)
+    if optimizer != defaults.optimizer:
+        notes.append(f"{optimizer} self-training")
+    notes += [f"{key} {recipe[key]}" for key in ("maxiter", "update_interval", "tol")
+              if recipe.get(key, getattr(defaults, key)) != getattr(defaults, key)]
+    return "".join(f", {note}" for note in notes)
 
 
 def _read_json(path):
