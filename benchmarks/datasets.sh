@@ -45,8 +45,8 @@ run --dataset mnist_test --pretrain-epochs 30 "${ADAM[@]}" \
 run --dataset mnist "${ADAM[@]}" --work-dir results/mnist/work --out results/mnist_adam
 
 # Convolutional DEC / IDEC on MNIST-70k with DCEC's 200 pretraining epochs
-# (its paper: 0.890). About 2 hours of pretraining a seed alone on 2 cores
-# (conv autoencoder ~1,900 samples/s with TensorFlow; JAX on CPU is 5x slower),
+# (its paper: 0.890). About 1.5 hours of pretraining a seed alone on 2 cores
+# (measured: ~27 s an epoch with TensorFlow; JAX on CPU was 5x slower),
 # then ~45 min of DEC and IDEC; checkpoints every 10 epochs, so it resumes
 # across sessions.
 run --dataset mnist --autoencoder conv --pretrain-epochs 200 --methods "${SELF[@]}" \
