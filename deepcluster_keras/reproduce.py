@@ -389,14 +389,17 @@ def _recipe_line(recipe):
     ae = recipe.get("autoencoder", "dense")
     return (f"{recipe.get('dataset')} ({recipe.get('n_samples')} samples), {ae} autoencoder, "
             f"{recipe.get('pretrain_epochs')} pretraining epochs ({recipe.get('pretrain_optimizer')}), "
-            f"self-training with {recipe.get('optimizer', 'sgd')}, maxiter {recipe.get('maxiter')}")
+            f"self-training with {recipe.get('optimizer', 'sgd')}, maxiter {recipe.get('maxiter')}, "
+            f"update_interval {recipe.get('update_interval')}, tol {recipe.get('tol')}")
 
 
 def markdown_table(summary):
+    # Runs recorded before confusion matrices were kept have no "classes mixed up" column.
+    mixed = any(entry.get("mixed_classes") for entry in summary["methods"].values())
     lines = [f"Recipe: {_recipe_line(summary.get('recipe'))}", "",
              "| method | seeds | ACC per seed | ACC min / median / max | ACC mean ± std "
-             "| NMI median | ARI median | published ACC | classes mixed up, per seed |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| NMI median | ARI median | published ACC |" + (" classes mixed up, per seed |" * mixed),
+             "| --- " * (8 + mixed) + "|"]
     for method, entry in summary["methods"].items():
         accs = ", ".join(f"{s}: {m['acc']:.3f}" for s, m in sorted(entry["per_seed"].items()))
         st = entry["stats"]
@@ -404,9 +407,9 @@ def markdown_table(summary):
             f"| {NAMES[method]} | {len(entry['per_seed'])} | {accs} | "
             f"{st['acc']['min']:.3f} / {st['acc']['median']:.3f} / {st['acc']['max']:.3f} | "
             f"{st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} | "
-            f"{st['nmi']['median']:.3f} | {st['ari']['median']:.3f} | {_published(entry['published'])} | "
-            f"{_mixed_line(entry.get('mixed_classes', {}))} |")
-    if any(entry.get("mixed_classes") for entry in summary["methods"].values()):
+            f"{st['nmi']['median']:.3f} | {st['ari']['median']:.3f} | {_published(entry['published'])} |"
+            + (f" {_mixed_line(entry.get('mixed_classes', {}))} |" if mixed else ""))
+    if mixed:
         lines += ["", f"Classes mixed up: those whose matched cluster holds less than "
                   f"{MIXED_THRESHOLD:.0%} of them, with the class that holds most of the rest "
                   "(metrics.mixed_classes)."]

@@ -65,6 +65,22 @@ def test_summary_lists_published_mnist_figures(tmp_path):
     assert "0.962 (0.830-0.964)" in summary["markdown"]
 
 
+def test_summary_recipe_line_states_the_self_training_settings(tmp_path):
+    config = {"dataset": "mnist", "autoencoder": "dense", "pretrain_epochs": 300,
+              "pretrain_optimizer": "sgd", "optimizer": "sgd", "maxiter": 8000,
+              "update_interval": 70, "tol": 0.0005}
+    (tmp_path / "seed_0.json").write_text(json.dumps(
+        {"complete": True, "config": config, "n_samples": 70000, "seconds": {},
+         "metrics": {"dec": {"acc": 0.9, "nmi": 0.8, "ari": 0.8}}}))
+    markdown = reproduce.summarize(str(tmp_path), [0])["markdown"]
+    assert "classes mixed up" not in markdown, "no confusion matrix was recorded"
+    assert "| DEC | 1 | 0: 0.900 |" in markdown
+    first_line = markdown.splitlines()[0]
+    assert first_line == ("Recipe: mnist (70000 samples), dense autoencoder, 300 pretraining "
+                          "epochs (sgd), self-training with sgd, maxiter 8000, "
+                          "update_interval 70, tol 0.0005")
+
+
 def test_summary_says_which_classes_each_seed_mixed_up(tmp_path):
     separated = np.diag([100] * 3)
     mixed = np.array([[100, 0, 0], [0, 55, 40], [0, 45, 60]])
