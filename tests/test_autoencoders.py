@@ -1,9 +1,12 @@
+import hashlib
+import json
+
 import keras
 import numpy as np
 import pytest
 
-from deepcluster_keras import autoencoder, conv_autoencoder
-from deepcluster_keras.autoencoders import load_autoencoder_weights
+from deepcluster_keras import autoencoder, conv_autoencoder, pipeline
+from deepcluster_keras.autoencoders import WEIGHTS_VERSION, load_autoencoder_weights
 
 
 def test_dense_autoencoder_is_the_tutorials():
@@ -75,3 +78,43 @@ def test_layers_start_from_independent_weights():
     k1 = [layer.get_weights()[0] for layer in ae1.layers if layer.weights]
     assert not np.allclose(k1[0], k1[1])
     np.testing.assert_array_equal(k1[0], ae2.layers[1].get_weights()[0])
+
+
+def _what_a_seed_makes():
+    """What decides the weights pretraining makes from a seed: the models'
+    layers, shapes, activations and initializers, and the pretraining
+    optimizers. Plain values only, so it does not change with Keras' version."""
+    def layer(lay):
+        init = getattr(lay, "kernel_initializer", None)
+        activation = getattr(lay, "activation", None)
+        return [type(lay).__name__, lay.name, [list(w.shape) for w in lay.weights],
+                getattr(activation, "__name__", None),
+                None if init is None else [type(init).__name__] + [
+                    init.get_config().get(k) for k in ("scale", "mode", "distribution", "seed")]]
+
+    models = [autoencoder()[0], conv_autoencoder()[0], conv_autoencoder((8, 8, 1))[0]]
+    optimizers = {}
+    for name in ("sgd", "adam"):
+        opt = pipeline.pretrain_optimizer(name)
+        optimizers[name] = [type(opt).__name__, float(opt.learning_rate),
+                            {k: getattr(opt, k, None) for k in ("momentum", "nesterov", "beta_1",
+                                                                 "beta_2", "epsilon")}]
+    config = pipeline.Config()
+    return {"models": [[layer(lay) for lay in m.layers] for m in models],
+            "optimizers": optimizers,
+            "pretraining": [config.pretrain_epochs, config.pretrain_batch_size,
+                            config.pretrain_optimizer, pipeline.Config(autoencoder="conv").pretrain_optimizer]}
+
+
+#: The first 16 hex digits of the sha256 of _what_a_seed_makes(), by WEIGHTS_VERSION.
+FINGERPRINTS = {2: "4d09569716f916cc"}
+
+
+def test_weights_version_is_bumped_with_the_models():
+    text = json.dumps(_what_a_seed_makes(), sort_keys=True)
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert FINGERPRINTS.get(WEIGHTS_VERSION) == fingerprint, (
+        "The autoencoders or their pretraining changed, so a seed now gives other weights. "
+        "Bump autoencoders.WEIGHTS_VERSION (reproduce then refuses weights saved by older "
+        f"code) and record FINGERPRINTS[{WEIGHTS_VERSION + 1}] = {fingerprint!r} here; or, "
+        f"if the weights do not change, record FINGERPRINTS[{WEIGHTS_VERSION}] = {fingerprint!r}.")
