@@ -7,6 +7,7 @@
    :func:`target_distribution` P refreshed every ``update_interval`` batches.
 """
 
+import hashlib
 import json
 import os
 import time
@@ -264,6 +265,8 @@ def self_train(
     batch_size=256,
     gamma=0.1,
     verbose=1,
+    checkpoint_dir=None,
+    checkpoint_every=5,
 ):
     """DEC's self-training loop, as in the tutorial.
 
@@ -286,6 +289,14 @@ def self_train(
         ``[q, reconstruction]`` (see :func:`build_clustering_model`), trained
         on ``[kld, mse]`` with loss weights ``[gamma, 1]``.
     verbose : 0 silent, 1 progress bar, 2 one line per update.
+    checkpoint_dir : str, optional
+        Save the model (with its optimizer state) and the loop's state here
+        at every ``checkpoint_every``-th target update, and resume from it
+        if a checkpoint is already there: an interrupted run continues
+        where it was saved and ends as the uninterrupted one would. The
+        checkpoint's weights replace the model's, so resume from the same
+        start (pretrained weights and centres); a checkpoint made with other
+        data, model shapes or settings is refused. Removed once done.
 
     Returns
     -------
@@ -309,9 +320,34 @@ def self_train(
     index = 0
     p = None
     start = time.perf_counter()
-    ite = 0
-    for ite in range(int(maxiter)):
+    ite = first = 0
+    earlier_seconds = 0.0
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = _SelfTrainingCheckpoint(checkpoint_dir, {
+            "data": _fingerprint(x), "n_samples": int(n_samples), "batch_size": int(batch_size),
+            "update_interval": int(update_interval), "loss": str(loss),
+            "gamma": float(gamma) if joint else None,
+            "optimizer": type(model.optimizer).__name__,
+            "model": [list(w.shape) for w in model.weights]})
+        saved = checkpoint.restore(model)
+        if saved is not None:
+            first, index, earlier_seconds = saved["iteration"], saved["index"], saved["seconds"]
+            y_pred_last, batch_losses = saved["y_pred_last"], saved["batch_losses"]
+            result.history = saved["history"]
+            if verbose:
+                print(f"Resuming self-training from the checkpoint at iteration {first}.")
+            if progress is not None:
+                progress.update(first)
+    for ite in range(first, int(maxiter)):
         if ite % update_interval == 0:
+            if (checkpoint is not None and ite > first
+                    and (ite // update_interval) % max(int(checkpoint_every), 1) == 0):
+                checkpoint.save(model, {
+                    "iteration": ite, "index": index, "batch_losses": batch_losses,
+                    "history": result.history,
+                    "seconds": earlier_seconds + time.perf_counter() - start,
+                }, y_pred_last)
             q = q_model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
             p = target_distribution(q)
             y_pred = q.argmax(1)
@@ -352,8 +388,10 @@ def self_train(
     else:
         ite = int(maxiter)
     result.n_iter = ite
-    result.seconds = time.perf_counter() - start
+    result.seconds = earlier_seconds + time.perf_counter() - start
     result.labels = q_model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
+    if checkpoint is not None:
+        checkpoint.remove()
     if progress is not None and not result.converged:
         progress.update(ite, finalize=True)
     if not result.converged and maxiter > 0:
@@ -365,6 +403,88 @@ def self_train(
             stacklevel=2,
         )
     return result
+
+
+def _fingerprint(x):
+    """A short digest of the data, so a checkpoint is not resumed on other data."""
+    data = np.ascontiguousarray(x)
+    digest = hashlib.sha256(str((data.shape, data.dtype.str)).encode())
+    digest.update(data.tobytes())
+    return digest.hexdigest()[:16]
+
+
+class _SelfTrainingCheckpoint:
+    """Self-training's state at a target update: the model with its optimizer
+    state, the labels of the last update and the loop's counters.
+
+    The model and the labels go to files named by the iteration; the JSON
+    that names them is written last and atomically, so a run stopped while
+    saving still finds the previous complete checkpoint.
+    """
+
+    STATE_FILE = "self_training_checkpoint.json"
+
+    def __init__(self, directory, settings):
+        self.directory = os.fspath(directory)
+        self.settings = settings
+        self.state_path = os.path.join(self.directory, self.STATE_FILE)
+
+    def _read(self):
+        if not os.path.isfile(self.state_path):
+            return None
+        with open(self.state_path) as f:
+            return json.load(f)
+
+    def restore(self, model):
+        state = self._read()
+        if state is None:
+            return None
+        if state["settings"] != self.settings:
+            changed = sorted(k for k in self.settings
+                             if state["settings"].get(k) != self.settings[k])
+            raise ValueError(
+                f"The self-training checkpoint in {self.directory} was made with other "
+                f"data, model or settings ({', '.join(changed)} differ). Pass the same ones to "
+                "resume it, or delete that folder to start afresh."
+            )
+        saved = keras.saving.load_model(os.path.join(self.directory, state["model"]))
+        model.set_weights(saved.get_weights())
+        model.optimizer.build(model.trainable_variables)
+        for variable, value in zip(model.optimizer.variables, saved.optimizer.variables):
+            variable.assign(value)
+        with np.load(os.path.join(self.directory, state["labels"])) as arrays:
+            state["y_pred_last"] = arrays["y_pred_last"] if arrays["known"] else None
+        return state
+
+    def save(self, model, state, y_pred_last):
+        os.makedirs(self.directory, exist_ok=True)
+        previous = self._read()
+        stem = os.path.join(self.directory, f"self_training_{state['iteration']}")
+        model.save(stem + ".tmp.keras")
+        os.replace(stem + ".tmp.keras", stem + ".keras")
+        with open(stem + ".tmp.npz", "wb") as f:
+            np.savez(f, known=y_pred_last is not None,
+                     y_pred_last=np.zeros(0, int) if y_pred_last is None else y_pred_last)
+        os.replace(stem + ".tmp.npz", stem + ".npz")
+        names = {"model": os.path.basename(stem) + ".keras", "labels": os.path.basename(stem) + ".npz"}
+        atomic_write_json(self.state_path, {**state, **names, "settings": self.settings})
+        if previous is not None:
+            self._remove_files(previous, keep=names.values())
+
+    def _remove_files(self, state, keep=()):
+        for name in (state["model"], state["labels"]):
+            path = os.path.join(self.directory, name)
+            if name not in keep and os.path.exists(path):
+                os.remove(path)
+
+    def remove(self):
+        state = self._read()
+        if state is None:
+            return
+        self._remove_files(state)
+        os.remove(self.state_path)
+        if not os.listdir(self.directory):
+            os.rmdir(self.directory)
 
 
 def _fmt(value):

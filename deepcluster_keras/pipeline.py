@@ -17,6 +17,7 @@ IDEC), or instead clusters the embedding with a classical algorithm
 
 import dataclasses
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -42,6 +43,7 @@ METHODS = ("dec", "idec", "kmeans") + tuple(f"ae+{m}" for m in classical.METHODS
 
 AE_WEIGHTS_FILE = "ae_weights.weights.h5"
 MODEL_FILE = "dec_model.keras"
+SELF_TRAINING_CHECKPOINT = "self_training_checkpoint"
 RESULTS_FILE = "results.json"
 
 
@@ -282,12 +284,23 @@ def _dec_stages(config, results, x, y, n_clusters, ae, encoder, out, say):
         f"update_interval={config.update_interval})")
     model = dec.build_clustering_model(encoder, n_clusters, centres=centres, alpha=config.alpha,
                                        autoencoder=ae if config.method == "idec" else None)
-    training = dec.self_train(
-        model, x, y, y_pred_init=y_kmeans, maxiter=config.maxiter,
-        update_interval=config.update_interval, tol=config.tol, batch_size=config.batch_size,
-        gamma=config.gamma, optimizer=clustering_optimizer(config.optimizer),
-        verbose=config.verbose,
-    )
+    # Resumable from the same start only: a run that pretrained anew drops
+    # the checkpoint of an earlier one.
+    checkpoint = os.path.join(out, SELF_TRAINING_CHECKPOINT)
+    if config.ae_weights is None and os.path.isdir(checkpoint):
+        shutil.rmtree(checkpoint)
+    try:
+        training = dec.self_train(
+            model, x, y, y_pred_init=y_kmeans, maxiter=config.maxiter,
+            update_interval=config.update_interval, tol=config.tol, batch_size=config.batch_size,
+            gamma=config.gamma, optimizer=clustering_optimizer(config.optimizer),
+            verbose=config.verbose, checkpoint_dir=checkpoint,
+        )
+    except KeyboardInterrupt:
+        if os.path.isdir(checkpoint):
+            say(f"\nSelf-training checkpointed in {checkpoint}: rerun the same command with "
+                f"--ae-weights {os.path.join(out, AE_WEIGHTS_FILE)} to continue it.")
+        raise
     results["self_training"] = training.to_dict()
     results["seconds"]["self_training"] = training.seconds
     model.save(os.path.join(out, MODEL_FILE))

@@ -21,6 +21,7 @@ one table (mean, standard deviation, min-max) over several finished runs.
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import warnings
@@ -255,13 +256,23 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
             model, x, y, y_pred_init=y_kmeans, maxiter=config.maxiter,
             update_interval=config.update_interval, tol=config.tol,
             batch_size=config.batch_size, gamma=config.gamma,
-            optimizer=pipeline.clustering_optimizer(config.optimizer), verbose=config.verbose)
+            optimizer=pipeline.clustering_optimizer(config.optimizer), verbose=config.verbose,
+            checkpoint_dir=os.path.join(seed_dir, _self_training_checkpoint_name(method, config)))
         state["seconds"][method] = training.seconds
         details = training.to_dict()
         state["throughput"][_ITERATIONS_KEY[method]] = details["iterations_per_second"]
         state[_TRAINING_KEY[method]] = details
         record(method, training.labels)
     return _finish(state, methods, save)
+
+
+def _self_training_checkpoint_name(method, config):
+    """Self-training resumes from a checkpoint in the seed's work folder. Folders
+    sharing a work folder (``--work-dir``) share it only when their recipes
+    agree, and then their runs are the same run."""
+    recipe = {k: getattr(config, k) for k in RECIPE_FIELDS}
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+    return f"self_training_{method}_{digest}"
 
 
 # Key names of the first version of these files (DEC only), kept so that

@@ -124,6 +124,51 @@ def test_interrupted_run_keeps_what_was_finished(tmp_path, blobs, monkeypatch):
     assert (tmp_path / "out" / "ae_weights.weights.h5").is_file()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
+def test_interrupted_self_training_continues_from_its_checkpoint(tmp_path, blobs, monkeypatch,
+                                                                 capsys):
+    import keras
+
+    x, y = blobs
+    out = tmp_path / "out"
+    # Checkpoints every fifth update: at iterations 10 and 20.
+    config = Config(out=str(out), pretrain_epochs=2, pretrain_optimizer="adam", maxiter=30,
+                    update_interval=2, tol=0.0, verbose=2, plots=False)
+    inputs = keras.Input((1,))
+    functional = type(keras.Model(inputs, keras.layers.Dense(1)(inputs)))  # the models' class
+    train_on_batch = functional.train_on_batch
+    calls, interrupt_at = [], [24]  # Ctrl-C at the 24th batch
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == interrupt_at[0]:
+            raise KeyboardInterrupt
+        return train_on_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(functional, "train_on_batch", counted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(config, x=x, y=y)
+    weights = str(out / "ae_weights.weights.h5")
+    assert f"rerun the same command with --ae-weights {weights}" in capsys.readouterr().out
+
+    calls.clear()
+    interrupt_at[0] = None
+    resumed = pipeline.run(Config(**{**vars(config), "ae_weights": weights}), x=x, y=y)
+    assert len(calls) == 10 and resumed["self_training"]["n_iter"] == 30
+    assert resumed["status"] == "done" and not (out / "self_training_checkpoint").exists()
+
+    # A run that pretrains anew starts its self-training afresh.
+    calls.clear()
+    interrupt_at[0] = 14  # after the checkpoint at iteration 10
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(config, x=x, y=y)
+    assert (out / "self_training_checkpoint").is_dir()
+    calls.clear()
+    interrupt_at[0] = None
+    assert pipeline.run(config, x=x, y=y)["self_training"]["n_iter"] == 30
+    assert len(calls) == 30
+
+
 @pytest.mark.parametrize("method,key", [
     ("kmeans", "kmeans"), ("ae+gmm", "ae_gmm"), ("ae+agglomerative", "ae_agglomerative"),
     ("ae+spectral", "ae_spectral"), ("ae+dbscan", "ae_dbscan"), ("idec", "idec"),

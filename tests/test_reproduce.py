@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -49,6 +50,31 @@ def test_interrupted_reproduction_resumes_without_redoing_finished_stages(tmp_pa
     assert summary["methods"]["dec"]["published"] is None, "published figures are MNIST's"
     table = (out / "summary.md").read_text()
     assert "| DEC | 2 |" in table and "pretraining samples/s" in table
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # may stop at maxiter
+def test_self_training_checkpoints_in_the_seed_work_folder_by_recipe(tmp_path, blobs, monkeypatch):
+    x, y = blobs
+    x = (x - x.min(0)) / (x.max(0) - x.min(0))  # in [0, 1], as the tutorial's data
+    real_self_train = reproduce.dec.self_train
+    folders = []
+
+    def spy(*args, checkpoint_dir=None, **kwargs):
+        folders.append(checkpoint_dir)
+        return real_self_train(*args, checkpoint_dir=checkpoint_dir, **kwargs)
+
+    monkeypatch.setattr(reproduce.dec, "self_train", spy)
+    tutorial, other = config(tmp_path), config(tmp_path)
+    other.update_interval, other.out = 5, str(tmp_path / "other")
+    work = str(tmp_path / "results" / "work")
+    reproduce.reproduce(tutorial, [0], methods=["dec", "idec"], x=x, y=y)
+    reproduce.reproduce(other, [0], methods=["dec"], x=x, y=y, work_dir=work)
+    seed_dir = tmp_path / "results" / "work" / "seed_0"
+    assert [os.path.dirname(f) for f in folders] == [str(seed_dir)] * 3
+    names = [os.path.basename(f) for f in folders]
+    assert names[0].startswith("self_training_dec_") and names[1].startswith("self_training_idec_")
+    assert names[2] != names[0], "another recipe sharing the work folder gets its own checkpoint"
+    assert not any(os.path.exists(f) for f in folders), "removed when done"
 
 
 def test_summary_lists_published_mnist_figures(tmp_path):
