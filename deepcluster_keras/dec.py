@@ -7,7 +7,6 @@
    :func:`target_distribution` P refreshed every ``update_interval`` batches.
 """
 
-import hashlib
 import json
 import os
 import time
@@ -19,7 +18,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from deepcluster_keras import metrics
-from deepcluster_keras.io import atomic_write_json
+from deepcluster_keras.io import atomic_write_json, data_fingerprint
 from deepcluster_keras.layers import ClusteringLayer
 
 __all__ = [
@@ -325,7 +324,7 @@ def self_train(
     checkpoint = None
     if checkpoint_dir is not None:
         checkpoint = _SelfTrainingCheckpoint(checkpoint_dir, {
-            "data": _fingerprint(x), "n_samples": int(n_samples), "batch_size": int(batch_size),
+            "data": data_fingerprint(x), "n_samples": int(n_samples), "batch_size": int(batch_size),
             "update_interval": int(update_interval), "loss": str(loss),
             "gamma": float(gamma) if joint else None,
             "optimizer": type(model.optimizer).__name__,
@@ -403,14 +402,6 @@ def self_train(
             stacklevel=2,
         )
     return result
-
-
-def _fingerprint(x):
-    """A short digest of the data, so a checkpoint is not resumed on other data."""
-    data = np.ascontiguousarray(x)
-    digest = hashlib.sha256(str((data.shape, data.dtype.str)).encode())
-    digest.update(data.tobytes())
-    return digest.hexdigest()[:16]
 
 
 class _SelfTrainingCheckpoint:

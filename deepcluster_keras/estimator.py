@@ -17,9 +17,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from deepcluster_keras import dec, pipeline
+from deepcluster_keras import autoencoders, dec, pipeline
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
-from deepcluster_keras.io import atomic_write_json
+from deepcluster_keras.io import atomic_write_json, data_fingerprint
 from deepcluster_keras.validation import check_data, check_writable_dir
 
 __all__ = ["DEC", "IDEC"]
@@ -52,6 +52,13 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
     random_state : int or None
         Seeds Python, NumPy and the Keras backend (globally, as Keras does)
         and K-means.
+    checkpoint_dir : str or None, default=None
+        Folder where ``fit`` keeps its progress: pretraining every 10
+        epochs, the pretrained weights, self-training every fifth target
+        update. A ``fit`` interrupted (Ctrl-C, a lost session) and called
+        again with the same data and parameters continues where it was
+        saved; a folder holding another fit's progress is refused. Emptied
+        when ``fit`` finishes. Give each estimator its own folder.
 
     Attributes
     ----------
@@ -81,6 +88,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         tol=0.001,
         verbose=0,
         random_state=None,
+        checkpoint_dir=None,
     ):
         self.n_clusters = n_clusters
         self.autoencoder = autoencoder
@@ -95,6 +103,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.tol = tol
         self.verbose = verbose
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
 
     def _config(self):
         config = pipeline.Config(
@@ -132,11 +141,18 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.random_state is not None:
             keras.utils.set_random_seed(self.random_state)
         ae, encoder = pipeline.build_autoencoder(config, X)
-        self.pretrain_ = dec.pretrain(
-            ae, X, optimizer=pipeline.pretrain_optimizer(config.pretrain_optimizer),
-            epochs=self.pretrain_epochs, batch_size=self.batch_size,
-            verbose=2 if self.verbose else 0,
-        )
+        progress = None if self.checkpoint_dir is None else _FitProgress(self, X)
+        if progress is not None and progress.pretrained():
+            self.pretrain_ = progress.load_pretrained(ae)
+        else:
+            self.pretrain_ = dec.pretrain(
+                ae, X, optimizer=pipeline.pretrain_optimizer(config.pretrain_optimizer),
+                epochs=self.pretrain_epochs, batch_size=self.batch_size,
+                verbose=2 if self.verbose else 0,
+                checkpoint_dir=None if progress is None else progress.directory,
+            )
+            if progress is not None:
+                progress.save_pretrained(ae, self.pretrain_)
         centres, y_kmeans = dec.init_centres(encoder, X, config.n_clusters, n_init=self.n_init,
                                              random_state=self.random_state)
         model = dec.build_clustering_model(encoder, config.n_clusters, centres=centres,
@@ -145,7 +161,10 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
                                   update_interval=self.update_interval, tol=self.tol,
                                   batch_size=self.batch_size, verbose=2 if self.verbose else 0,
                                   optimizer=pipeline.clustering_optimizer(self.optimizer),
+                                  checkpoint_dir=None if progress is None else progress.self_training,
                                   **self._self_train_kwargs())
+        if progress is not None:
+            progress.remove()
         self.autoencoder_ = ae
         self._set_model(model)
         self.labels_ = training.labels
@@ -247,14 +266,72 @@ class IDEC(DEC):
         gamma=0.1,
         verbose=0,
         random_state=None,
+        checkpoint_dir=None,
     ):
         super().__init__(
             n_clusters, autoencoder=autoencoder, pretrain_epochs=pretrain_epochs,
             pretrain_optimizer=pretrain_optimizer, batch_size=batch_size, n_init=n_init,
             alpha=alpha, optimizer=optimizer, maxiter=maxiter, update_interval=update_interval, tol=tol,
-            verbose=verbose, random_state=random_state,
+            verbose=verbose, random_state=random_state, checkpoint_dir=checkpoint_dir,
         )
         self.gamma = gamma
 
     def _self_train_kwargs(self):
         return {"gamma": self.gamma}
+
+
+class _FitProgress:
+    """What ``fit`` keeps in ``checkpoint_dir``: a stamp naming the fit (its
+    parameters and data), the pretraining checkpoints, then the pretrained
+    weights, and the self-training checkpoint."""
+
+    STAMP = "fit.json"
+
+    def __init__(self, estimator, X):
+        self.directory = check_writable_dir(estimator.checkpoint_dir, name="checkpoint_dir")
+        self.stamp_path = os.path.join(self.directory, self.STAMP)
+        self.weights = os.path.join(self.directory, pipeline.AE_WEIGHTS_FILE)
+        self.self_training = os.path.join(self.directory, "self_training")
+        params = {k: v for k, v in estimator.get_params().items()
+                  if k not in ("verbose", "checkpoint_dir")}
+        stamp = {"class": type(estimator).__name__, "params": params,
+                 "data": data_fingerprint(X)}
+        self.state = self._read() or {}
+        if self.state:
+            saved = {k: self.state.get(k) for k in stamp}
+            if saved != json.loads(json.dumps(stamp)):
+                changed = sorted(k for k in stamp if saved[k] != json.loads(json.dumps(stamp[k])))
+                raise ValueError(
+                    f"checkpoint_dir={self.directory!r} holds the progress of another fit "
+                    f"({', '.join(changed)} differ). Call fit with the same data and "
+                    "parameters to continue it, or use another folder (or empty this one)."
+                )
+        else:
+            self.state = stamp
+            atomic_write_json(self.stamp_path, stamp)
+
+    def _read(self):
+        if not os.path.isfile(self.stamp_path):
+            return None
+        with open(self.stamp_path) as f:
+            return json.load(f)
+
+    def pretrained(self):
+        return "pretrain" in self.state and os.path.isfile(self.weights)
+
+    def load_pretrained(self, ae):
+        autoencoders.load_autoencoder_weights(ae, self.weights)
+        return {**self.state["pretrain"], "loaded_from": self.weights}
+
+    def save_pretrained(self, ae, info):
+        ae.save_weights(self.weights + ".tmp.weights.h5")
+        os.replace(self.weights + ".tmp.weights.h5", self.weights)
+        self.state["pretrain"] = info
+        atomic_write_json(self.stamp_path, self.state)
+
+    def remove(self):
+        for path in (self.weights, self.stamp_path):
+            if os.path.exists(path):
+                os.remove(path)
+        if not os.listdir(self.directory):
+            os.rmdir(self.directory)

@@ -1,5 +1,6 @@
 """Writing results so that an interrupted run never leaves a partial file."""
 
+import hashlib
 import json
 import os
 import platform
@@ -18,6 +19,14 @@ def atomic_write_text(path, text):
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def data_fingerprint(x):
+    """A short digest of an array, so a checkpoint is not resumed on other data."""
+    data = np.ascontiguousarray(x)
+    digest = hashlib.sha256(str((data.shape, data.dtype.str)).encode())
+    digest.update(data.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _to_json(value):

@@ -125,3 +125,47 @@ def test_self_training_optimizer_is_the_one_asked_for(fitted):
         adam = DEC(3, **{**FAST, "optimizer": "adam"}).fit(x, y)
     assert isinstance(adam.model_.optimizer, keras.optimizers.Adam)
     assert metrics.acc(y, adam.labels_) >= 0.9  # three well-separated blobs
+
+
+def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, monkeypatch):
+    import keras
+
+    from deepcluster_keras import estimator as estimator_module
+
+    _, x, y = fitted
+    folder = tmp_path / "progress"
+    params = {**FAST, "maxiter": 30, "update_interval": 2, "tol": 0.0}  # checkpoints at 10, 20
+    with _no_warning_check():
+        whole = DEC(3, **params).fit(x, y)
+    inputs = keras.Input((1,))
+    functional = type(keras.Model(inputs, keras.layers.Dense(1)(inputs)))  # the models' class
+    train_on_batch, calls = functional.train_on_batch, []
+
+    def interrupted_at_batch_24(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 24:
+            raise KeyboardInterrupt
+        return train_on_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(functional, "train_on_batch", interrupted_at_batch_24)
+    with pytest.raises(KeyboardInterrupt), _no_warning_check():
+        DEC(3, checkpoint_dir=str(folder), **params).fit(x, y)
+    assert (folder / "ae_weights.weights.h5").is_file() and (folder / "self_training").is_dir()
+
+    with pytest.raises(ValueError, match=r"holds the progress of another fit \(params differ\)"):
+        DEC(3, checkpoint_dir=str(folder), **{**params, "alpha": 2.0}).fit(x, y)
+    with pytest.raises(ValueError, match=r"\(class, params differ\)"):
+        IDEC(3, checkpoint_dir=str(folder), **params).fit(x, y)
+
+    def no_pretraining(*args, **kwargs):
+        raise AssertionError("pretrained again")
+
+    monkeypatch.setattr(estimator_module.dec, "pretrain", no_pretraining)
+    calls.clear()
+    with _no_warning_check():
+        resumed = DEC(3, checkpoint_dir=str(folder), **params).fit(x, y)
+    assert len(calls) == 30 - 20, "only the batches after the last checkpoint"
+    assert resumed.n_iter_ == whole.n_iter_ == 30
+    np.testing.assert_array_equal(resumed.labels_, whole.labels_)
+    np.testing.assert_allclose(resumed.history_["delta_label"], whole.history_["delta_label"])
+    assert not folder.exists(), "emptied when fit finishes"
