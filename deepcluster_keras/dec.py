@@ -132,6 +132,15 @@ def pretrain(
     }
 
 
+def _restore_training_state(model, path):
+    """Set ``model``'s weights and its optimizer's state to those saved in ``path``."""
+    saved = keras.saving.load_model(path)
+    model.set_weights(saved.get_weights())
+    model.optimizer.build(model.trainable_variables)
+    for variable, value in zip(model.optimizer.variables, saved.optimizer.variables):
+        variable.assign(value)
+
+
 class _PretrainCheckpoint(keras.callbacks.Callback):
     """Saves model + optimizer state every few epochs, atomically, with the
     losses and training seconds so far (so a resumed run reports them all)."""
@@ -153,11 +162,7 @@ class _PretrainCheckpoint(keras.callbacks.Callback):
         epoch = int(state["epoch"])
         # Checkpoints of the first version held only the epoch.
         self.earlier = {"loss": list(state.get("loss", [])), "seconds": float(state.get("seconds", 0.0))}
-        saved = keras.saving.load_model(self.model_path)
-        autoencoder.set_weights(saved.get_weights())
-        autoencoder.optimizer.build(autoencoder.trainable_variables)
-        for variable, value in zip(autoencoder.optimizer.variables, saved.optimizer.variables):
-            variable.assign(value)
+        _restore_training_state(autoencoder, self.model_path)
         print(f"Resuming pretraining from the checkpoint at epoch {epoch}.")
         return epoch, self.earlier
 
@@ -438,11 +443,7 @@ class _SelfTrainingCheckpoint:
                 f"data, model or settings ({', '.join(changed)} differ). Pass the same ones to "
                 "resume it, or delete that folder to start afresh."
             )
-        saved = keras.saving.load_model(os.path.join(self.directory, state["model"]))
-        model.set_weights(saved.get_weights())
-        model.optimizer.build(model.trainable_variables)
-        for variable, value in zip(model.optimizer.variables, saved.optimizer.variables):
-            variable.assign(value)
+        _restore_training_state(model, os.path.join(self.directory, state["model"]))
         with np.load(os.path.join(self.directory, state["labels"])) as arrays:
             state["y_pred_last"] = arrays["y_pred_last"] if arrays["known"] else None
         return state
