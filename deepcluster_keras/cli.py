@@ -69,7 +69,9 @@ def run_parser():
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--ae-weights", default=None,
                         help="start from these pretrained autoencoder weights "
-                        "(an ae_weights.weights.h5 of an earlier run) instead of pretraining")
+                        "(an ae_weights.weights.h5 of an earlier run) instead of pretraining; "
+                        "with --out the same as that run's, an interrupted self-training "
+                        "continues from its checkpoint")
     parser.add_argument("--out", default="dec_output",
                         help="output folder (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
