@@ -294,13 +294,13 @@ class _FitProgress:
         self.self_training = os.path.join(self.directory, "self_training")
         params = {k: v for k, v in estimator.get_params().items()
                   if k not in ("verbose", "checkpoint_dir")}
-        stamp = {"class": type(estimator).__name__, "params": params,
-                 "data": data_fingerprint(X)}
+        # As it reads back from JSON, to compare with a saved one.
+        stamp = json.loads(json.dumps({"class": type(estimator).__name__, "params": params,
+                                       "data": data_fingerprint(X)}))
         self.state = self._read() or {}
         if self.state:
-            saved = {k: self.state.get(k) for k in stamp}
-            if saved != json.loads(json.dumps(stamp)):
-                changed = sorted(k for k in stamp if saved[k] != json.loads(json.dumps(stamp[k])))
+            changed = sorted(k for k in stamp if self.state.get(k) != stamp[k])
+            if changed:
                 raise ValueError(
                     f"checkpoint_dir={self.directory!r} holds the progress of another fit "
                     f"({', '.join(changed)} differ). Call fit with the same data and "
