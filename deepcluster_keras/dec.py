@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from deepcluster_keras import metrics
-from deepcluster_keras.io import atomic_write_json, data_fingerprint
+from deepcluster_keras.io import atomic_write_json, data_fingerprint, read_json
 from deepcluster_keras.layers import ClusteringLayer
 
 __all__ = [
@@ -426,10 +426,7 @@ class _SelfTrainingCheckpoint:
         self.state_path = os.path.join(self.directory, self.STATE_FILE)
 
     def _read(self):
-        if not os.path.isfile(self.state_path):
-            return None
-        with open(self.state_path) as f:
-            return json.load(f)
+        return read_json(self.state_path)
 
     def restore(self, model):
         state = self._read()

@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepcluster_keras import autoencoders, dec, pipeline
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
-from deepcluster_keras.io import atomic_write_json, data_fingerprint
+from deepcluster_keras.io import atomic_write_json, data_fingerprint, read_json
 from deepcluster_keras.validation import check_data, check_writable_dir
 
 __all__ = ["DEC", "IDEC"]
@@ -311,10 +311,7 @@ class _FitProgress:
             atomic_write_json(self.stamp_path, stamp)
 
     def _read(self):
-        if not os.path.isfile(self.stamp_path):
-            return None
-        with open(self.stamp_path) as f:
-            return json.load(f)
+        return read_json(self.stamp_path)
 
     def pretrained(self):
         return "pretrain" in self.state and os.path.isfile(self.weights)

@@ -21,6 +21,14 @@ def atomic_write_text(path, text):
     os.replace(tmp, path)
 
 
+def read_json(path):
+    """The JSON in ``path``, or None when there is no such file."""
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def data_fingerprint(x):
     """A short digest of an array, so a checkpoint is not resumed on other data."""
     data = np.ascontiguousarray(x)

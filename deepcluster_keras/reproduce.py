@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 from deepcluster_keras import autoencoders, classical, dec, metrics, pipeline
-from deepcluster_keras.io import atomic_write_json, atomic_write_text, library_versions
+from deepcluster_keras.io import atomic_write_json, atomic_write_text, library_versions, read_json
 from deepcluster_keras.validation import check_writable_dir
 
 #: The tutorial's three results, run by default.
@@ -143,7 +143,7 @@ def _check_methods(methods):
 
 def _time_left(out, seeds_left, methods):
     """Estimate from the seeds finished so far (in any earlier run)."""
-    finished = [r for r in (_read_json(p) for p in _seed_files(out)) if r and r.get("complete")]
+    finished = [r for r in (read_json(p) for p in _seed_files(out)) if r and r.get("complete")]
     todo = [s for s in seeds_left if not _is_complete(out, s, methods)]
     if not finished:
         return f"== {len(todo)} seed(s) to run; time left known after the first"
@@ -152,7 +152,7 @@ def _time_left(out, seeds_left, methods):
 
 
 def _is_complete(out, seed, methods):
-    done = (_read_json(seed_path(out, seed)) or {}).get("metrics", {})
+    done = (read_json(seed_path(out, seed)) or {}).get("metrics", {})
     return all(m in done for m in methods)
 
 
@@ -168,7 +168,7 @@ def seed_path(out, seed):
 def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
     """Run the ``methods`` of one seed that its JSON does not hold yet."""
     path = seed_path(out, seed)
-    state = _read_json(path) or {
+    state = read_json(path) or {
         "seed": seed,
         "dataset": config.dataset,
         "n_samples": int(len(x)),
@@ -300,7 +300,7 @@ def _check_work_folder(seed_dir, config, seed):
     stamp_path = os.path.join(seed_dir, WEIGHTS_STAMP)
     current = {"weights_version": autoencoders.WEIGHTS_VERSION,
                "pretraining": {**{k: getattr(config, k) for k in PRETRAINING_FIELDS}, "seed": seed}}
-    stamp = _read_json(stamp_path)
+    stamp = read_json(stamp_path)
     if stamp is None:
         if any(f != WEIGHTS_STAMP for f in os.listdir(seed_dir)):
             warnings.warn(
@@ -356,7 +356,7 @@ def summarize(out, seeds, dataset="mnist"):
 
 
 def _summary(out, seeds, dataset):
-    runs = {s: _read_json(seed_path(out, s)) for s in seeds}
+    runs = {s: read_json(seed_path(out, s)) for s in seeds}
     runs = {s: r for s, r in runs.items() if r}
     recipe = _recipe(runs)
     published = PUBLISHED.get((recipe.get("dataset", dataset), recipe.get("autoencoder", "dense")), {})
@@ -496,12 +496,5 @@ def _self_training_note(recipe):
     notes += [f"{key} {recipe[key]}" for key in ("maxiter", "update_interval", "tol")
               if recipe.get(key, getattr(defaults, key)) != getattr(defaults, key)]
     return "".join(f", {note}" for note in notes)
-
-
-def _read_json(path):
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
