@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from deepcluster_keras import metrics
-from deepcluster_keras.io import atomic_write_json, data_fingerprint, read_json
+from deepcluster_keras.io import atomic_save, atomic_write_json, data_fingerprint, read_json
 from deepcluster_keras.layers import ClusteringLayer
 
 __all__ = [
@@ -174,9 +174,7 @@ class _PretrainCheckpoint(keras.callbacks.Callback):
         if (epoch + 1) % self.every:
             return
         os.makedirs(self.directory, exist_ok=True)
-        tmp = self.model_path + ".tmp.keras"
-        self.model.save(tmp)
-        os.replace(tmp, self.model_path)
+        atomic_save(self.model_path, self.model.save)
         seconds = self.earlier["seconds"] + time.perf_counter() - self.start
         atomic_write_json(self.state_path, {"epoch": epoch + 1, "loss": self.losses,
                                             "seconds": seconds})
@@ -449,12 +447,10 @@ class _SelfTrainingCheckpoint:
         os.makedirs(self.directory, exist_ok=True)
         previous = self._read()
         stem = os.path.join(self.directory, f"self_training_{state['iteration']}")
-        model.save(stem + ".tmp.keras")
-        os.replace(stem + ".tmp.keras", stem + ".keras")
-        with open(stem + ".tmp.npz", "wb") as f:
-            np.savez(f, known=y_pred_last is not None,
-                     y_pred_last=np.zeros(0, int) if y_pred_last is None else y_pred_last)
-        os.replace(stem + ".tmp.npz", stem + ".npz")
+        atomic_save(stem + ".keras", model.save)
+        labels = np.zeros(0, int) if y_pred_last is None else y_pred_last
+        atomic_save(stem + ".npz", lambda tmp: np.savez(
+            tmp, known=y_pred_last is not None, y_pred_last=labels))
         names = {"model": os.path.basename(stem) + ".keras", "labels": os.path.basename(stem) + ".npz"}
         atomic_write_json(self.state_path, {**state, **names, "settings": self.settings})
         if previous is not None:

@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepcluster_keras import autoencoders, dec, pipeline
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
-from deepcluster_keras.io import atomic_write_json, data_fingerprint, read_json
+from deepcluster_keras.io import atomic_save, atomic_write_json, data_fingerprint, read_json
 from deepcluster_keras.validation import check_data, check_writable_dir
 
 __all__ = ["DEC", "IDEC"]
@@ -321,8 +321,7 @@ class _FitProgress:
         return {**self.state["pretrain"], "loaded_from": self.weights}
 
     def save_pretrained(self, ae, info):
-        ae.save_weights(self.weights + ".tmp.weights.h5")
-        os.replace(self.weights + ".tmp.weights.h5", self.weights)
+        atomic_save(self.weights, ae.save_weights)
         self.state["pretrain"] = info
         atomic_write_json(self.stamp_path, self.state)
 

@@ -15,10 +15,25 @@ def atomic_write_json(path, data):
 
 def atomic_write_text(path, text):
     """Write ``text`` so that a reader never sees a partial file."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
+    atomic_save(path, lambda tmp: _write_text(tmp, text))
+
+
+def atomic_save(path, save):
+    """Call ``save(tmp)``, then move ``tmp`` onto ``path`` in one step.
+
+    An interrupted save leaves the old ``path`` intact. ``tmp`` sits in the
+    same folder and keeps the file name's ending, which Keras checks
+    (``.keras``, ``.weights.h5``) and NumPy relies on (``.npz``).
+    """
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, "tmp_" + name)
+    save(tmp)
     os.replace(tmp, path)
+
+
+def _write_text(path, text):
+    with open(path, "w") as f:
+        f.write(text)
 
 
 def read_json(path):

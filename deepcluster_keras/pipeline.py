@@ -27,7 +27,7 @@ import numpy as np
 
 from deepcluster_keras import autoencoders, classical, dec, metrics
 from deepcluster_keras.datasets import load_data
-from deepcluster_keras.io import atomic_write_json, library_versions
+from deepcluster_keras.io import atomic_save, atomic_write_json, library_versions
 from deepcluster_keras.validation import (
     check_data,
     check_labels,
@@ -202,9 +202,7 @@ def pretrained_autoencoder(config, x, out, weights_path=None):
             callbacks=[EpochProgress(config.pretrain_epochs)] if config.verbose else [],
         )
         path = os.path.join(out, AE_WEIGHTS_FILE)
-        tmp = os.path.join(out, "tmp_" + AE_WEIGHTS_FILE)
-        ae.save_weights(tmp)
-        os.replace(tmp, path)
+        atomic_save(path, ae.save_weights)
         info["weights"] = path
     return ae, encoder, info
 

@@ -1,0 +1,57 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from deepcluster_keras.io import atomic_save, atomic_write_json, data_fingerprint, read_json
+
+
+def test_json_round_trip_with_numpy_values(tmp_path):
+    path = str(tmp_path / "r.json")
+    atomic_write_json(path, {"acc": np.float32(0.5), "labels": np.arange(3), "n": np.int64(7)})
+    assert read_json(path) == {"acc": 0.5, "labels": [0, 1, 2], "n": 7}
+    assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_read_json_of_a_missing_file_is_none(tmp_path):
+    assert read_json(str(tmp_path / "absent.json")) is None
+
+
+def test_an_interrupted_save_leaves_the_old_file(tmp_path):
+    path = str(tmp_path / "r.json")
+    atomic_write_json(path, {"run": 1})
+
+    def interrupted(tmp):
+        with open(tmp, "w") as f:
+            f.write('{"run": ')
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save(path, interrupted)
+    assert read_json(path) == {"run": 1}
+
+
+@pytest.mark.parametrize("name", ["ae.weights.h5", "model.keras"])
+def test_atomic_save_keeps_the_ending_keras_checks(tmp_path, name):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = str(tmp_path / name)
+    atomic_save(path, model.save_weights if name.endswith(".weights.h5") else model.save)
+    assert os.listdir(tmp_path) == [name]
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    if name.endswith(".keras"):
+        other = keras.models.load_model(path)
+    else:
+        other.load_weights(path)
+    x = np.ones((1, 3), "float32")
+    np.testing.assert_allclose(other.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_data_fingerprint_sees_values_shape_and_dtype():
+    x = np.arange(12, dtype="float32").reshape(3, 4)
+    assert data_fingerprint(x) == data_fingerprint(x.copy())
+    assert data_fingerprint(x) != data_fingerprint(x.reshape(4, 3))
+    assert data_fingerprint(x) != data_fingerprint(x.astype("float64"))
+    y = x.copy()
+    y[2, 3] += 1
+    assert data_fingerprint(x) != data_fingerprint(y)
