@@ -71,7 +71,8 @@ def run_parser():
                         help="start from these pretrained autoencoder weights "
                         "(an ae_weights.weights.h5 of an earlier run) instead of pretraining; "
                         "with --out the same as that run's, an interrupted self-training "
-                        "continues from its checkpoint")
+                        "continues from its checkpoint (one made from other weights is "
+                        "refused)")
     parser.add_argument("--out", default="dec_output",
                         help="output folder (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

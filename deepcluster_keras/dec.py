@@ -298,7 +298,8 @@ def self_train(
         where it was saved and ends as the uninterrupted one would. The
         checkpoint's weights replace the model's, so resume from the same
         start (pretrained weights and centres); a checkpoint made with other
-        data, model shapes or settings is refused. Removed once done.
+        data, model shapes, settings or pretrained weights (the model's
+        weights other than the centres) is refused. Removed once done.
 
     Returns
     -------
@@ -331,7 +332,8 @@ def self_train(
             "update_interval": int(update_interval), "loss": str(loss),
             "gamma": float(gamma) if joint else None,
             "optimizer": type(model.optimizer).__name__,
-            "model": [list(w.shape) for w in model.weights]})
+            "model": [list(w.shape) for w in model.weights],
+            "pretrained_weights": _pretrained_fingerprint(model)})
         saved = checkpoint.restore(model)
         if saved is not None:
             first, index, earlier_seconds = saved["iteration"], saved["index"], saved["seconds"]
@@ -405,6 +407,17 @@ def self_train(
             stacklevel=2,
         )
     return result
+
+
+def _pretrained_fingerprint(model):
+    """A digest of the weights self-training starts from, the centres left out.
+
+    They are the pretrained autoencoder's, loaded bit for bit; the centres
+    come from K-means, which another machine need not repeat to the last bit.
+    """
+    weights = [np.ravel(w.numpy()) for layer in model.layers
+               if not isinstance(layer, ClusteringLayer) for w in layer.weights]
+    return data_fingerprint(np.concatenate(weights) if weights else np.zeros(0))
 
 
 class _SelfTrainingCheckpoint:

@@ -133,6 +133,7 @@ def test_self_train_resumes_from_checkpoint_as_if_never_stopped(tmp_path, blobs,
     assert not tmp_path.exists(), "removed when done"
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
 def test_self_train_refuses_a_checkpoint_of_other_data_or_settings(tmp_path, blobs, monkeypatch):
     x, y = blobs
     model = _blobs_model(x, y)
@@ -148,6 +149,20 @@ def test_self_train_refuses_a_checkpoint_of_other_data_or_settings(tmp_path, blo
     with pytest.raises(ValueError, match=r"\(data differ\)"):
         self_train(_blobs_model(x, y), x * 2, maxiter=20, update_interval=4, tol=0.0, verbose=0,
                    checkpoint_dir=tmp_path)
+    # Another pretrained encoder (the command line's --ae-weights of another run).
+    other = _blobs_model(x, y)
+    kernel = other.get_layer("embedding")
+    kernel.set_weights([w + 0.01 for w in kernel.get_weights()])
+    with pytest.raises(ValueError, match=r"\(pretrained_weights differ\)"):
+        self_train(other, x, maxiter=20, update_interval=4, tol=0.0, verbose=0,
+                   checkpoint_dir=tmp_path)
+    # Other centres from the same encoder resume: K-means need not repeat to the last bit.
+    moved = _blobs_model(x, y)
+    layer = moved.get_layer("clustering")
+    layer.set_weights([w + 0.01 for w in layer.get_weights()])
+    resumed = self_train(moved, x, maxiter=20, update_interval=4, tol=0.0, verbose=0,
+                         checkpoint_dir=tmp_path)
+    assert resumed.n_iter == 20 and not os.path.exists(tmp_path / "self_training_checkpoint.json")
 
 
 def _raise_after(n, method, calls=None):
