@@ -465,14 +465,25 @@ def comparison_table(folders):
     lines = ["| dataset | autoencoder, pretraining | method | seeds | ACC mean ± std (min-max) "
              "| NMI mean | ARI mean | published ACC |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    found = {}
     for folder in folders:
         # From the seed files, so that a run still in progress shows what it has.
         seeds = sorted(int(os.path.basename(p)[len("seed_"):-len(".json")])
                        for p in _seed_files(folder)) if os.path.isdir(folder) else []
-        if not seeds:
+        if not os.path.isdir(folder):
             raise FileNotFoundError(
-                f"No seed_N.json files in {folder!r}: give folders written by "
+                f"No folder {folder!r}: give folders written by "
                 "`python -m deepcluster_keras reproduce --out FOLDER`.")
+        if seeds:
+            found[folder] = seeds
+        else:  # a run that has not finished its first seed yet
+            warnings.warn(f"{folder!r} has no seed_N.json files yet; left out of the table.",
+                          stacklevel=2)
+    if not found:
+        raise FileNotFoundError(
+            f"No seed_N.json files in any of {list(folders)!r}: give folders written by "
+            "`python -m deepcluster_keras reproduce --out FOLDER`.")
+    for folder, seeds in found.items():
         summary = _summary(folder, seeds, dataset=None)
         recipe = summary.get("recipe", {})
         for method, entry in summary["methods"].items():

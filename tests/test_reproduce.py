@@ -214,8 +214,17 @@ def test_comparison_table_over_folders(tmp_path, capsys):
     # IDEC), not DEC's 0.962 nor the dense IDEC's 0.881.
     assert "| mnist | conv, 7 epochs | DEC | 2 | 0.850 ± 0.050 (0.800-0.900) | 0.850 | 0.850 |  |" in table
     assert "| mnist | conv, 7 epochs | IDEC | 2 | 0.850 ± 0.050 (0.800-0.900) | 0.850 | 0.850 | 0.890 |" in table
-    with pytest.raises(FileNotFoundError, match=r"No seed_N.json files in"):
-        reproduce.comparison_table([str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match=r"No seed_N.json files in any of"):
+        with pytest.warns(UserWarning, match="no seed_N.json files yet"):
+            reproduce.comparison_table([str(tmp_path)])
+    # A run that has not finished its first seed is left out, with a warning; a typo is an error.
+    (tmp_path / "started").mkdir()
+    with pytest.warns(UserWarning, match=r"started'? has no seed_N.json files yet; left out"):
+        partial = reproduce.comparison_table([str(tmp_path / "a"), str(tmp_path / "started")])
+    assert len(partial.splitlines()) > 2
+    assert partial.splitlines()[2:] == reproduce.comparison_table([str(tmp_path / "a")]).splitlines()[2:]
+    with pytest.raises(FileNotFoundError, match=r"No folder .*nowhere"):
+        reproduce.comparison_table([str(tmp_path / "a"), str(tmp_path / "nowhere")])
 
 
 def test_a_classical_method_alone_skips_the_kmeans_start(tmp_path, blobs, monkeypatch):
