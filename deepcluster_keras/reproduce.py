@@ -467,13 +467,13 @@ def comparison_table(folders):
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     found = {}
     for folder in folders:
-        # From the seed files, so that a run still in progress shows what it has.
-        seeds = sorted(int(os.path.basename(p)[len("seed_"):-len(".json")])
-                       for p in _seed_files(folder)) if os.path.isdir(folder) else []
         if not os.path.isdir(folder):
             raise FileNotFoundError(
                 f"No folder {folder!r}: give folders written by "
                 "`python -m deepcluster_keras reproduce --out FOLDER`.")
+        # From the seed files, so that a run still in progress shows what it has.
+        seeds = sorted(int(os.path.basename(p)[len("seed_"):-len(".json")])
+                       for p in _seed_files(folder))
         if seeds:
             found[folder] = seeds
         else:  # a run that has not finished its first seed yet
