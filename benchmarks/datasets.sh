@@ -57,7 +57,8 @@ run --dataset mnist --autoencoder conv --pretrain-epochs 200 --optimizer adam --
     --methods ae_kmeans idec --work-dir results/datasets/mnist_conv/work \
     --out results/datasets/mnist_conv_dcec
 # Convolutional DEC / IDEC on Fashion-MNIST, the same recipe as mnist_conv
-# (seed 0 on 2026-11-30: 67 min of pretraining alone on 2 cores, then 21 min of DEC and IDEC).
+# (seeds 0 and 1, 2026-11-30 and 2026-12-01: 67 and 79 min of pretraining alone on
+# 2 cores, then 21 min of DEC and IDEC a seed).
 run --dataset fashion_mnist --autoencoder conv --pretrain-epochs 200 --methods "${SELF[@]}" \
     --out results/datasets/fashion_mnist_conv
 
