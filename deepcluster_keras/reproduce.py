@@ -216,6 +216,19 @@ def run_seed(config, seed, x, y, n_clusters, out, work_dir, methods, say):
         say(f"== seed {seed}: loading the pretrained autoencoder from {weights}")
         ae, encoder, _ = pipeline.pretrained_autoencoder(config, x, seed_dir, weights)
     else:
+        # Results recorded from an autoencoder whose weights are gone (a new
+        # checkout: work/ is not in git) would mix with results from the new
+        # one in this seed's row: run them again on the new autoencoder.
+        stale = [m for m in state["metrics"] if m != "kmeans_raw" and m in NAMES]
+        if stale:
+            say(f"== seed {seed}: {weights} is missing, so "
+                f"{', '.join(NAMES[m] for m in stale)} run again on a newly pretrained autoencoder")
+            for m in stale:
+                for part in ("metrics", "confusion", "noise_points", "seconds"):
+                    state.get(part, {}).pop(m, None)
+                state.pop(_TRAINING_KEY.get(m, ""), None)
+                state["throughput"].pop(_ITERATIONS_KEY.get(m, ""), None)
+            todo = [m for m in methods if m not in state["metrics"]]
         say(f"== seed {seed}: pretraining the autoencoder, {config.pretrain_epochs} epochs")
         ae, encoder, info = pipeline.pretrained_autoencoder(config, x, seed_dir)
         state["pretrain"] = {k: v for k, v in info.items() if k != "weights"}

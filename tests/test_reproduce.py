@@ -166,6 +166,35 @@ def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, 
     assert idec_alone == pytest.approx(both["metrics"]["idec"], abs=1e-6)
 
 
+def test_results_of_an_autoencoder_whose_weights_are_gone_are_run_again(tmp_path, blobs, capsys):
+    """A partial seed resumed in a new checkout (work/ is not in git) must not
+    mix results of two different autoencoders in one row."""
+    import shutil
+
+    x, y = blobs
+    cfg = config(tmp_path)
+    reproduce.reproduce(cfg, [0], methods=["kmeans_raw", "ae_kmeans", "ae_gmm"], x=x, y=y)
+    out = tmp_path / "results"
+    path = out / "seed_0.json"
+    first = json.loads(path.read_text())
+    # A different embedding, as a second pretraining would give.
+    first["metrics"]["ae_kmeans"]["acc"] = first["metrics"]["ae_gmm"]["acc"] = -1.0
+    first["seconds"]["ae_gmm"] = -1.0
+    path.write_text(json.dumps(first))
+    shutil.rmtree(out / "work")
+
+    cfg.verbose = 1
+    capsys.readouterr()
+    reproduce.reproduce(cfg, [0], methods=["kmeans_raw", "ae_kmeans", "ae_gmm", "dec"], x=x, y=y)
+    again = json.loads(path.read_text())
+    assert again["complete"] and set(again["metrics"]) == {"kmeans_raw", "ae_kmeans", "ae_gmm", "dec"}
+    assert again["metrics"]["kmeans_raw"] == first["metrics"]["kmeans_raw"], "no autoencoder in it"
+    assert again["seconds"]["kmeans_raw"] == first["seconds"]["kmeans_raw"]
+    assert again["metrics"]["ae_kmeans"]["acc"] >= 0 and again["metrics"]["ae_gmm"]["acc"] >= 0
+    assert again["seconds"]["ae_gmm"] >= 0
+    assert "is missing, so AE + K-means, AE + GMM run again" in capsys.readouterr().out
+
+
 def test_a_folder_refuses_results_of_other_settings(tmp_path, blobs):
     x, y = blobs
     cfg = config(tmp_path)
