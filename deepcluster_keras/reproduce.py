@@ -16,7 +16,10 @@ one table (mean, standard deviation, min-max) over several finished runs.
 
 ``--out`` receives the small files worth keeping (``seed_<s>.json``,
 ``summary.json``, ``summary.md``); weights and checkpoints go to
-``--work-dir`` (default ``<out>/work``), which is not meant for git.
+``--work-dir`` (default ``<out>/work``), which is not meant for git. A
+partial seed whose weights are gone (a new checkout) runs its
+autoencoder-based results again on a newly pretrained autoencoder, so that
+one seed's row never mixes two embeddings.
 """
 
 import argparse
