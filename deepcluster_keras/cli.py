@@ -13,6 +13,21 @@ from deepcluster_keras import pipeline
 from deepcluster_keras.datasets import DATA_DIR_ENV, DATASETS
 
 
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+_at_least_0, _at_least_1 = _int_at_least(0), _int_at_least(1)
+
+
 def _add_training_options(parser):
     """Options shared by a single run and the reproduction."""
     parser.add_argument("--dataset", choices=sorted(DATASETS), default=None,
@@ -23,21 +38,21 @@ def _add_training_options(parser):
     parser.add_argument("--autoencoder", choices=("dense", "conv"), default="dense",
                         help="dense 784-500-500-2000-10 (DEC) or convolutional 32-64-128-10 "
                         "(DCEC) autoencoder (default: %(default)s)")
-    parser.add_argument("--pretrain-epochs", type=int, default=300,
+    parser.add_argument("--pretrain-epochs", type=_at_least_0, default=300,
                         help="autoencoder pretraining epochs (default: %(default)s)")
     parser.add_argument("--pretrain-optimizer", choices=("sgd", "adam"), default=None,
                         help="sgd: SGD(1.0, momentum 0.9) as the DEC tutorial; adam as "
                         "DCEC (default: sgd for dense, adam for conv)")
-    parser.add_argument("--maxiter", type=int, default=8000,
+    parser.add_argument("--maxiter", type=_at_least_0, default=8000,
                         help="most self-training batches (default: %(default)s)")
-    parser.add_argument("--update-interval", type=int, default=140,
+    parser.add_argument("--update-interval", type=_at_least_1, default=140,
                         help="batches between target-distribution updates (default: %(default)s)")
     parser.add_argument("--tol", type=float, default=0.001,
                         help="stop when fewer than this fraction of labels change "
                         "between updates (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=256,
+    parser.add_argument("--batch-size", type=_at_least_1, default=256,
                         help="batch size of pretraining and self-training (default: %(default)s)")
-    parser.add_argument("--n-init", type=int, default=20,
+    parser.add_argument("--n-init", type=_at_least_1, default=20,
                         help="K-means restarts (default: %(default)s)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                         help="self-training's optimizer: sgd: SGD(0.01, momentum 0.9) as the DEC "
@@ -64,9 +79,9 @@ def run_parser():
                         help="dec (default); idec: DEC keeping the decoder (loss gamma*KL + MSE); "
                         "kmeans: K-means on the raw data; ae+ALGORITHM: a classical algorithm "
                         "on the pretrained embedding")
-    parser.add_argument("--n-clusters", type=int, default=None,
+    parser.add_argument("--n-clusters", type=_int_at_least(2), default=None,
                         help="number of clusters (default: the number of classes)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=_at_least_0, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--ae-weights", default=None,
                         help="start from these pretrained autoencoder weights "
                         "(an ae_weights.weights.h5 of an earlier run) instead of pretraining; "

@@ -137,8 +137,14 @@ def _keras_download(family, splits, looked, needed):
 
 def _read_idx(path):
     """Read one gzip-compressed IDX file (the original MNIST format)."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, OSError) as error:
+        raise ValueError(
+            f"{path} is damaged ({type(error).__name__}: {error}): it is not a complete "
+            "gzip file. Download it again (or delete it to let Keras download the data)."
+        ) from error
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes.")
     ndim = data[3]

@@ -9,6 +9,7 @@
 
 import json
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from deepcluster_keras import metrics
-from deepcluster_keras.io import atomic_save, atomic_write_json, data_fingerprint, read_json
+from deepcluster_keras.io import (atomic_save, atomic_write_json, data_fingerprint, load_keras_model,
+                                 read_json)
 from deepcluster_keras.layers import ClusteringLayer
 
 __all__ = [
@@ -68,8 +70,15 @@ def pretrain(
     checkpoint_dir=None,
     checkpoint_every=10,
     callbacks=(),
+    seed=None,
 ):
     """Pretrain ``autoencoder`` to reconstruct ``x``, as the tutorial does.
+
+    The batches are taken in a fresh random order every epoch, as Keras 2's
+    ``fit(shuffle=True)`` did in the tutorial (Keras 3's TensorFlow ``fit``
+    repeats one order in every epoch once a global seed is set). The order
+    of epoch ``e`` depends on ``seed`` and ``e`` alone, so a resumed run
+    trains on the same batches as an uninterrupted one.
 
     Parameters
     ----------
@@ -82,6 +91,9 @@ def pretrain(
         ``checkpoint_every`` epochs, atomically, and resume from it if a
         checkpoint is already there: an interrupted pretraining loses at most
         ``checkpoint_every`` epochs. The checkpoint is removed once done.
+    seed : int, optional
+        Seed of the batch orders; default: drawn from NumPy's global
+        generator (which ``keras.utils.set_random_seed`` seeds).
 
     Returns
     -------
@@ -95,18 +107,21 @@ def pretrain(
     if optimizer is None:
         optimizer = keras.optimizers.SGD(learning_rate=1.0, momentum=0.9)
     autoencoder.compile(optimizer=optimizer, loss=loss)
-    initial_epoch, earlier = 0, {"loss": [], "seconds": 0.0}
-    callbacks = list(callbacks)
+    if seed is None:
+        seed = int(np.random.randint(2**31 - 1))
+    initial_epoch, earlier = 0, {"loss": [], "seconds": 0.0, "seed": seed}
+    callbacks = list(callbacks) + [keras.callbacks.TerminateOnNaN()]
     checkpoint = None
     if checkpoint_dir is not None and epochs > 0:
-        checkpoint = _PretrainCheckpoint(checkpoint_dir, checkpoint_every)
+        checkpoint = _PretrainCheckpoint(checkpoint_dir, checkpoint_every, seed)
         initial_epoch, earlier = checkpoint.restore(autoencoder)
         callbacks.append(checkpoint)
+    batches = ShuffledBatches(x, batch_size, seed=earlier["seed"])
+    callbacks.append(batches.epoch_callback())
     start = time.perf_counter()
     history = autoencoder.fit(
-        x,
-        x,
-        batch_size=batch_size,
+        batches,
+        shuffle=False,  # the order is ShuffledBatches'
         epochs=epochs,
         initial_epoch=initial_epoch,
         verbose=verbose,
@@ -116,8 +131,8 @@ def pretrain(
     losses = [float(v) for v in history.history.get("loss", [])]
     if losses and not np.isfinite(losses[-1]):
         raise FloatingPointError(
-            f"Pretraining diverged (loss={losses[-1]}). Scale the data to "
-            "[0, 1] or lower the learning rate."
+            f"Pretraining diverged at epoch {initial_epoch + len(losses)} "
+            f"(loss={losses[-1]}). Scale the data to [0, 1] or lower the learning rate."
         )
     if checkpoint is not None and len(losses) == epochs - initial_epoch:
         checkpoint.remove()
@@ -129,12 +144,51 @@ def pretrain(
         "seconds": earlier["seconds"] + seconds,
         "seconds_this_run": seconds,
         "samples_per_second": trained_epochs * len(x) / seconds if seconds > 0 else None,
+        "seed": int(earlier["seed"]),
     }
+
+
+class ShuffledBatches(keras.utils.PyDataset):
+    """Batches of ``(x, x)`` in a fresh random order every epoch.
+
+    What Keras 2's ``fit(x, x, shuffle=True)`` gave the tutorial: before each
+    epoch a new permutation of all samples, cut into batches of
+    ``batch_size`` (the last one smaller). Epoch ``e``'s permutation is drawn
+    from ``(seed, e)`` alone, so it does not depend on earlier epochs having
+    run in this process. ``fit`` must be told the epoch: pass it
+    :meth:`epoch_callback` (and ``shuffle=False``).
+    """
+
+    def __init__(self, x, batch_size, *, seed):
+        super().__init__()
+        self.x, self.batch_size, self.seed = x, int(batch_size), int(seed)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch):
+        """Take the order of ``epoch`` from now on."""
+        self.epoch = int(epoch)
+        self.order = self.permutation(self.epoch)
+
+    def epoch_callback(self):
+        """A callback that sets the epoch ``fit`` is about to train."""
+        return keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs=None: self.set_epoch(epoch))
+
+    def permutation(self, epoch):
+        """The order of the samples in ``epoch``."""
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        batch = self.x[self.order[index * self.batch_size:(index + 1) * self.batch_size]]
+        return batch, batch
 
 
 def _restore_training_state(model, path):
     """Set ``model``'s weights and its optimizer's state to those saved in ``path``."""
-    saved = keras.saving.load_model(path)
+    saved = load_keras_model(path)
     model.set_weights(saved.get_weights())
     model.optimizer.build(model.trainable_variables)
     for variable, value in zip(model.optimizer.variables, saved.optimizer.variables):
@@ -145,13 +199,13 @@ class _PretrainCheckpoint(keras.callbacks.Callback):
     """Saves model + optimizer state every few epochs, atomically, with the
     losses and training seconds so far (so a resumed run reports them all)."""
 
-    def __init__(self, directory, every):
+    def __init__(self, directory, every, seed):
         super().__init__()
         self.directory = os.fspath(directory)
         self.every = max(int(every), 1)
         self.model_path = os.path.join(self.directory, "pretrain_checkpoint.keras")
         self.state_path = os.path.join(self.directory, "pretrain_checkpoint.json")
-        self.earlier = {"loss": [], "seconds": 0.0}
+        self.earlier = {"loss": [], "seconds": 0.0, "seed": int(seed)}
 
     def restore(self, autoencoder):
         """Load the checkpoint if there is one; returns (epoch, earlier losses and seconds)."""
@@ -160,8 +214,13 @@ class _PretrainCheckpoint(keras.callbacks.Callback):
         with open(self.state_path) as f:
             state = json.load(f)
         epoch = int(state["epoch"])
-        # Checkpoints of the first version held only the epoch.
-        self.earlier = {"loss": list(state.get("loss", [])), "seconds": float(state.get("seconds", 0.0))}
+        if "seed" not in state:
+            raise ValueError(
+                f"The pretraining checkpoint in {self.directory} was written by an older "
+                "version, which did not record the seed of the batch orders, so it cannot be "
+                f"continued as it began. Delete {self.state_path} to pretrain afresh.")
+        self.earlier = {"loss": list(state["loss"]), "seconds": float(state["seconds"]),
+                        "seed": int(state["seed"])}
         _restore_training_state(autoencoder, self.model_path)
         print(f"Resuming pretraining from the checkpoint at epoch {epoch}.")
         return epoch, self.earlier
@@ -177,7 +236,7 @@ class _PretrainCheckpoint(keras.callbacks.Callback):
         atomic_save(self.model_path, self.model.save)
         seconds = self.earlier["seconds"] + time.perf_counter() - self.start
         atomic_write_json(self.state_path, {"epoch": epoch + 1, "loss": self.losses,
-                                            "seconds": seconds})
+                                            "seconds": seconds, "seed": self.earlier["seed"]})
 
     def remove(self):
         for path in (self.model_path, self.state_path):
@@ -290,7 +349,8 @@ def self_train(
     gamma : weight of the clustering loss for a two-output model
         ``[q, reconstruction]`` (see :func:`build_clustering_model`), trained
         on ``[kld, mse]`` with loss weights ``[gamma, 1]``.
-    verbose : 0 silent, 1 progress bar, 2 one line per update.
+    verbose : 0 silent, 1 progress bar (one line per update, as 2, when the
+        output is not a terminal), 2 one line per update.
     checkpoint_dir : str, optional
         Save the model (with its optimizer state) and the loop's state here
         at every ``checkpoint_every``-th target update, and resume from it
@@ -307,6 +367,8 @@ def self_train(
     """
     if optimizer is None:
         optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+    if verbose == 1 and not sys.stdout.isatty():
+        verbose = 2  # a bar redrawn in a log file is a wall of escape sequences
     joint = len(model.outputs) == 2
     if joint:
         model.compile(optimizer=optimizer, loss=[loss, "mse"], loss_weights=[gamma, 1.0])

@@ -19,7 +19,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepcluster_keras import autoencoders, dec, pipeline
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
-from deepcluster_keras.io import atomic_save, atomic_write_json, data_fingerprint, read_json
+from deepcluster_keras.io import (atomic_save, atomic_write_json, data_fingerprint, load_keras_model,
+                                 read_json)
 from deepcluster_keras.validation import check_data, check_writable_dir
 
 __all__ = ["DEC", "IDEC"]
@@ -228,9 +229,9 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         estimator = classes[state["class"]](**state["params"])
         if not isinstance(estimator, cls):
             raise TypeError(f"{folder!r} holds a {state['class']}, not a {cls.__name__}.")
-        estimator._set_model(keras.saving.load_model(os.path.join(folder, "model.keras"), compile=False))
-        estimator.autoencoder_ = keras.saving.load_model(
-            os.path.join(folder, "autoencoder.keras"), compile=False)
+        estimator._set_model(load_keras_model(os.path.join(folder, "model.keras"), compile=False))
+        estimator.autoencoder_ = load_keras_model(os.path.join(folder, "autoencoder.keras"),
+                                                  compile=False)
         estimator.labels_ = np.load(os.path.join(folder, "labels.npy"), allow_pickle=False)
         estimator.n_iter_ = state["n_iter"]
         estimator.n_features_in_ = state["n_features_in"]

@@ -61,6 +61,10 @@ class ClusteringLayer(keras.layers.Layer):
         self.centres_initializer = keras.initializers.get(centres_initializer)
         if weights is not None and not isinstance(weights, (list, tuple)):
             weights = [weights]
+        if weights is not None and len(weights) != 1:
+            raise ValueError(
+                "Expected `weights` to hold one array, the centres of shape (n_clusters, "
+                f"n_features). Received: {len(weights)} arrays")
         self.initial_weights = weights
         self.input_spec = keras.layers.InputSpec(ndim=2)
 

@@ -191,16 +191,22 @@ def pretrained_autoencoder(config, x, out, weights_path=None):
         autoencoders.load_autoencoder_weights(ae, weights_path)
         info = {"loaded_from": os.path.abspath(weights_path), "seconds": 0.0}
     else:
-        info = dec.pretrain(
-            ae,
-            x,
-            optimizer=pretrain_optimizer(config.pretrain_optimizer),
-            epochs=config.pretrain_epochs,
-            batch_size=config.pretrain_batch_size,
-            verbose=0,
-            checkpoint_dir=out,
-            callbacks=[EpochProgress(config.pretrain_epochs)] if config.verbose else [],
-        )
+        try:
+            info = dec.pretrain(
+                ae,
+                x,
+                optimizer=pretrain_optimizer(config.pretrain_optimizer),
+                epochs=config.pretrain_epochs,
+                batch_size=config.pretrain_batch_size,
+                verbose=0,
+                checkpoint_dir=out,
+                callbacks=[EpochProgress(config.pretrain_epochs)] if config.verbose else [],
+            )
+        except KeyboardInterrupt:
+            if config.verbose and os.path.isfile(os.path.join(out, "pretrain_checkpoint.json")):
+                print(f"\nPretraining checkpointed in {out} (every 10 epochs): rerun the same "
+                      "command to continue it.", flush=True)
+            raise
         path = os.path.join(out, AE_WEIGHTS_FILE)
         atomic_save(path, ae.save_weights)
         info["weights"] = path
@@ -263,6 +269,10 @@ def run(config, x=None, y=None):
         results["status"] = "interrupted"
         say(f"\nInterrupted; what was finished is in {out}.")
         raise
+    except Exception as error:
+        results["status"] = "failed"
+        results["error"] = f"{type(error).__name__}: {error}"
+        raise
     finally:
         atomic_write_json(results_path, results)
     say(f"Results in {results_path}")
@@ -296,8 +306,10 @@ def _dec_stages(config, results, x, y, n_clusters, ae, encoder, out, say):
         )
     except KeyboardInterrupt:
         if os.path.isdir(checkpoint):
-            say(f"\nSelf-training checkpointed in {checkpoint}: rerun the same command with "
-                f"--ae-weights {os.path.join(out, AE_WEIGHTS_FILE)} to continue it.")
+            # A run that pretrained would pretrain again: it continues from its saved weights.
+            how = ("the same command" if config.ae_weights is not None else
+                   f"the same command plus --ae-weights {os.path.join(out, AE_WEIGHTS_FILE)}")
+            say(f"\nSelf-training checkpointed in {checkpoint}: rerun {how} to continue it.")
         raise
     results["self_training"] = training.to_dict()
     results["seconds"]["self_training"] = training.seconds

@@ -13,10 +13,11 @@ import numpy as np
 def check_n_clusters(n_clusters):
     if isinstance(n_clusters, bool) or not isinstance(
         n_clusters, (int, np.integer)
-    ) or n_clusters < 1:
+    ) or n_clusters < 2:
         raise ValueError(
-            "Received an invalid value for `n_clusters`, expected a positive "
-            f"integer. Received: n_clusters={n_clusters!r}"
+            "Received an invalid value for `n_clusters`, expected an integer >= 2 "
+            "(one cluster would hold every sample). "
+            f"Received: n_clusters={n_clusters!r}"
         )
     return int(n_clusters)
 

@@ -35,3 +35,24 @@ def blobs():
     y = np.repeat(np.arange(3), 40)
     x = centres[y] + rng.normal(scale=0.5, size=(len(y), 5))
     return x.astype("float32"), y
+
+
+#: One CPU thread for TensorFlow and OpenMP: results on a CPU depend on the number of
+#: threads, and the floors of the slow tests were measured on one
+#: (benchmarks/calibrate.sh).
+ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def reproduce_on_one_thread(out, *args):
+    """``python -m deepcluster_keras reproduce --seeds 0 ARGS --out OUT`` on one
+    thread, in a process of its own; returns seed 0's JSON."""
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "deepcluster_keras", "reproduce", "--seeds", "0", "--quiet",
+               "--out", str(out), *args]
+    done = subprocess.run(command, env={**os.environ, **ONE_THREAD}, capture_output=True,
+                          text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((pathlib.Path(out) / "seed_0.json").read_text())

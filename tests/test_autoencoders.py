@@ -107,7 +107,8 @@ def _what_a_seed_makes():
 
 
 #: The first 16 hex digits of the sha256 of _what_a_seed_makes(), by WEIGHTS_VERSION.
-FINGERPRINTS = {2: "4d09569716f916cc"}
+# 3 changed how pretraining orders the batches, which this fingerprint cannot see.
+FINGERPRINTS = {2: "4d09569716f916cc", 3: "4d09569716f916cc"}
 
 
 def test_weights_version_is_bumped_with_the_models():

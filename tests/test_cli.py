@@ -33,8 +33,14 @@ def test_reproduce_help(capsys):
 
 
 def test_bad_input_exits_with_message(tmp_path, capsys):
-    assert cli.main(["--n-clusters", "0", "--out", str(tmp_path)]) == 2
-    assert "Received: n_clusters=0" in capsys.readouterr().err
+    for flag, value, minimum in (("--n-clusters", "1", 2), ("--batch-size", "0", 1),
+                                 ("--pretrain-epochs", "-1", 0), ("--maxiter", "x", 0)):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([flag, value, "--out", str(tmp_path)])
+        assert exit_.value.code == 2
+        # The message names the flag the user typed.
+        assert f"argument {flag}: expected an integer >= {minimum}, got '{value}'" in \
+            capsys.readouterr().err
     code = cli.main(["--dataset", "mnist_test", "--data-dir", str(tmp_path), "--out", str(tmp_path)])
     assert code == 2
     assert "No mnist files in data_dir=" in capsys.readouterr().err

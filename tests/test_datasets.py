@@ -62,6 +62,17 @@ def test_corrupt_file_is_reported(tmp_path):
         load_data("mnist_test", data_dir=tmp_path)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "not gzip"])
+def test_damaged_gzip_is_reported_with_its_name(tmp_path, damage):
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((2, 2, 2)))
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    _write_idx(labels, np.arange(100) % 10)
+    data = labels.read_bytes()
+    labels.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a gzip file")
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz is damaged.*Download it again"):
+        load_data("mnist_test", data_dir=tmp_path)
+
+
 def test_missing_data_dir_says_where_it_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"No mnist files in data_dir=.*t10k-images-idx3-ubyte.gz.*--data-dir"):
         load_data("mnist_test", data_dir=tmp_path)

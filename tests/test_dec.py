@@ -80,15 +80,14 @@ def test_pretrain_resumes_from_checkpoint(tmp_path, blobs):
     assert info["seconds"] > info["seconds_this_run"] > 0
     assert not os.path.exists(tmp_path / "pretrain_checkpoint.keras"), "removed when done"
 
-    # A checkpoint of the first version (the epoch only) still resumes.
+    # A checkpoint of an older version (without the seed of its batch orders) is refused.
     with pytest.raises(KeyboardInterrupt):
         pretrain(autoencoder((5, 8, 2))[0], x, epochs=4, verbose=0, optimizer="adam",
                  checkpoint_dir=tmp_path, checkpoint_every=2, callbacks=[_InterruptAfter(3)])
-    (tmp_path / "pretrain_checkpoint.json").write_text('{"epoch": 2}')
-    info = pretrain(autoencoder((5, 8, 2))[0], x, epochs=4, verbose=0, optimizer="adam",
-                    checkpoint_dir=tmp_path, checkpoint_every=2)
-    assert info["resumed_from_epoch"] == 2 and len(info["loss"]) == 2
-    assert info["seconds"] == info["seconds_this_run"]
+    (tmp_path / "pretrain_checkpoint.json").write_text('{"epoch": 2, "loss": [], "seconds": 0}')
+    with pytest.raises(ValueError, match="older version.*Delete .*pretrain_checkpoint.json"):
+        pretrain(autoencoder((5, 8, 2))[0], x, epochs=4, verbose=0, optimizer="adam",
+                 checkpoint_dir=tmp_path, checkpoint_every=2)
 
 
 def _blobs_model(x, y):

@@ -1,10 +1,12 @@
+import json
 import os
 
 import keras
 import numpy as np
 import pytest
 
-from deepcluster_keras.io import atomic_save, atomic_write_json, data_fingerprint, read_json
+from deepcluster_keras.io import (atomic_save, atomic_write_json, data_fingerprint, load_keras_model,
+                                 read_json)
 
 
 def test_json_round_trip_with_numpy_values(tmp_path):
@@ -55,3 +57,24 @@ def test_data_fingerprint_sees_values_shape_and_dtype():
     y = x.copy()
     y[2, 3] += 1
     assert data_fingerprint(x) != data_fingerprint(y)
+
+
+def test_json_has_null_for_nan_and_infinity(tmp_path):
+    path = tmp_path / "r.json"
+    atomic_write_json(path, {"silhouette": float("nan"), "x": [np.float32("inf"), 1.5]})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"silhouette": None, "x": [None, 1.5]}
+
+
+def test_a_damaged_keras_file_is_named(tmp_path):
+    import keras
+
+    inputs = keras.Input((3,))
+    path = tmp_path / "model.keras"
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="model.keras is damaged"):
+        load_keras_model(path)
+    with pytest.raises(FileNotFoundError, match="No model file"):
+        load_keras_model(tmp_path / "missing.keras")

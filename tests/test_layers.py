@@ -77,7 +77,7 @@ def test_save_and_load_without_custom_objects(tmp_path):
     assert loaded.get_layer("clustering").alpha == pytest.approx(0.7)
 
 
-@pytest.mark.parametrize("n_clusters", [0, -2, 2.5, True, "3"])
+@pytest.mark.parametrize("n_clusters", [1, 0, -2, 2.5, True, "3"])
 def test_rejects_bad_n_clusters(n_clusters):
     with pytest.raises(ValueError, match="n_clusters"):
         ClusteringLayer(n_clusters)
@@ -86,6 +86,8 @@ def test_rejects_bad_n_clusters(n_clusters):
 def test_rejects_bad_alpha_and_centre_shape():
     with pytest.raises(ValueError, match="alpha"):
         ClusteringLayer(3, alpha=0)
+    with pytest.raises(ValueError, match="one array.*Received: 2 arrays"):
+        ClusteringLayer(3, weights=[np.zeros((3, 4)), np.zeros(3)])
     layer = ClusteringLayer(3, weights=[np.zeros((2, 4))])
     with pytest.raises(ValueError, match=r"\(3, 4\).*\(2, 4\)"):
         layer(np.zeros((5, 4), dtype="float32"))

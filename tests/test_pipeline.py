@@ -36,6 +36,7 @@ def quick(tmp_path, **kwargs):
         (np.arange(10.0), None, {"n_clusters": 2}, r"Expected 2-D `x`.*shape=\(10,\)"),
         (np.zeros((5, 3)), None, {"n_clusters": 8}, r"n_samples=5 should be >= n_clusters=8"),
         (np.zeros((5, 3)), None, {"n_clusters": 0}, r"n_clusters.*Received: n_clusters=0"),
+        (np.zeros((5, 3)), None, {"n_clusters": 1}, r"integer >= 2.*Received: n_clusters=1"),
         (np.zeros((5, 3)), np.arange(4), {}, r"len\(y\)=4 for n_samples=5"),
         (np.zeros((5, 3)), None, {}, r"Give n_clusters"),
         (np.zeros((5, 64)), None, {"n_clusters": 2, "autoencoder": "conv"}, r"image-shaped `x`.*shape=\(5, 64\)"),
@@ -149,7 +150,7 @@ def test_interrupted_self_training_continues_from_its_checkpoint(tmp_path, blobs
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(config, x=x, y=y)
     weights = str(out / "ae_weights.weights.h5")
-    assert f"rerun the same command with --ae-weights {weights}" in capsys.readouterr().out
+    assert f"rerun the same command plus --ae-weights {weights} to continue" in capsys.readouterr().out
 
     calls.clear()
     interrupt_at[0] = None
@@ -167,6 +168,25 @@ def test_interrupted_self_training_continues_from_its_checkpoint(tmp_path, blobs
     interrupt_at[0] = None
     assert pipeline.run(config, x=x, y=y)["self_training"]["n_iter"] == 30
     assert len(calls) == 30
+
+    # A run started from given weights continues with the same command.
+    calls.clear()
+    interrupt_at[0] = 14
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(Config(**{**vars(config), "ae_weights": weights}), x=x, y=y)
+    assert "rerun the same command to continue it" in capsys.readouterr().out
+
+
+def test_a_run_that_fails_says_so_in_its_results(tmp_path, blobs):
+    x, y = blobs
+    damaged = tmp_path / "ae.weights.h5"
+    damaged.write_bytes(b"not an HDF5 file")
+    config = Config(out=str(tmp_path / "out"), ae_weights=str(damaged), verbose=0, plots=False)
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        pipeline.run(config, x=x, y=y)
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["status"] == "failed" and saved["error"].startswith("ValueError: ")
 
 
 @pytest.mark.parametrize("method,key", [
