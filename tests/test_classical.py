@@ -57,4 +57,6 @@ def test_bad_input():
     with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=4"):
         classical.cluster(np.zeros((3, 2)), "kmeans", 4)
     with pytest.raises(ValueError, match="NaN"):
-        classical.cluster(np.array([[0.0, np.nan], [1.0, 1.0]]), "gmm", 1)
+        classical.cluster(np.array([[0.0, np.nan], [1.0, 1.0]]), "gmm", 2)
+    with pytest.raises(ValueError, match="integer >= 2.*n_clusters=1"):
+        classical.cluster(np.zeros((3, 2)), "kmeans", 1)
