@@ -95,9 +95,7 @@ def _finite(value):
 def _to_json(value):
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+    return str(value)  # arrays never get here: _finite made them lists
 
 
 def cpu_threads():
