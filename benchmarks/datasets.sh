@@ -63,4 +63,4 @@ run --dataset fashion_mnist --autoencoder conv --pretrain-epochs 200 --methods "
     --out results/datasets/fashion_mnist_conv
 
 # The README's table (paste it between its datasets-table markers):
-python -m deepcluster_keras reproduce --table results/mnist results/mnist_adam results/datasets/*/
+python -m deepcluster_keras table results/mnist results/mnist_adam results/datasets/*/

@@ -24,8 +24,8 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from deepcluster_keras import autoencoders, dec, load_data, metrics, pipeline
-from deepcluster_keras.io import atomic_write_json, library_versions
+from deepcluster_keras import DEC, autoencoders, dec, load_data, metrics
+from deepcluster_keras.persistence import atomic_write_json, library_versions
 
 
 def separability(z, y):
@@ -51,9 +51,8 @@ def main(argv=None):
                "date": time.strftime("%Y-%m-%d"),
                "raw_pixels": separability(x[pair][::4], y[pair][::4]), "seeds": {}}
     print(f"raw pixels: {results['raw_pixels']}")
-    config = pipeline.Config(dataset=args.dataset)  # the dense autoencoder reproduce pretrains
     for seed in args.seeds:
-        ae, encoder = pipeline.build_autoencoder(config, x)
+        ae, encoder = DEC()._build_autoencoder(x)  # the dense autoencoder reproduce pretrains
         autoencoders.load_autoencoder_weights(ae, f"{args.work_dir}/seed_{seed}/ae_weights.weights.h5")
         z = encoder.predict(x[pair], batch_size=dec.PREDICT_BATCH_SIZE, verbose=0)
         results["seeds"][seed] = separability(z, y[pair])

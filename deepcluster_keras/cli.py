@@ -1,16 +1,20 @@
-"""Command line: ``python -m deepcluster_keras [options]``.
+"""Command line: ``python -m deepcluster_keras {run,reproduce,table}``.
 
-With no options it runs DEC on scikit-learn's 8x8 digits (offline, a few
-minutes on two CPU cores). ``python -m deepcluster_keras reproduce --help``
-describes the multi-seed reproduction of the tutorial's MNIST figures.
+A thin layer over the library: each sub-command parses its flags and calls
+one function (:func:`run.run`, :func:`reproduce.reproduce`,
+:func:`report.results_document`). The recipe's flags and their defaults
+come from the estimators' parameters.
 """
 
 import argparse
-import os
+import shlex
 import sys
 
-from deepcluster_keras import pipeline
+from deepcluster_keras import methods, report
 from deepcluster_keras.datasets import DATA_DIR_ENV, DATASETS
+from deepcluster_keras.persistence import atomic_write_text
+from deepcluster_keras.run import run
+from deepcluster_keras.reproduce import reproduce
 
 
 def _int_at_least(minimum):
@@ -27,116 +31,132 @@ def _int_at_least(minimum):
 
 _at_least_0, _at_least_1 = _int_at_least(0), _int_at_least(1)
 
+#: The recipe's flags: parameter, type and help. Defaults: the estimators'.
+_RECIPE_FLAGS = (
+    ("autoencoder", dict(choices=("dense", "conv")),
+     "dense 784-500-500-2000-10 (DEC) or convolutional 32-64-128-10 (DCEC) autoencoder"),
+    ("pretrain_epochs", dict(type=_at_least_0), "autoencoder pretraining epochs"),
+    ("pretrain_optimizer", dict(choices=("sgd", "adam")),
+     "sgd: SGD(1.0, momentum 0.9) as the DEC tutorial; adam as DCEC (default: sgd for dense, "
+     "adam for conv)"),
+    ("batch_size", dict(type=_at_least_1), "batch size of pretraining and self-training"),
+    ("n_init", dict(type=_at_least_1), "K-means restarts"),
+    ("maxiter", dict(type=_at_least_0), "most self-training batches"),
+    ("update_interval", dict(type=_at_least_1), "batches between target-distribution updates"),
+    ("tol", dict(type=float),
+     "stop when fewer than this fraction of labels change between updates"),
+    ("optimizer", dict(choices=("sgd", "adam")),
+     "self-training's optimizer: sgd: SGD(0.01, momentum 0.9) as the DEC tutorial; adam: "
+     "Adam() as the IDEC code for MNIST and DCEC"),
+    ("gamma", dict(type=float), "IDEC's weight of the clustering loss"),
+)
 
-def _add_training_options(parser):
-    """Options shared by a single run and the reproduction."""
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default=None,
-                        help="; ".join(f"{k}: {v}" for k, v in DATASETS.items()))
+
+def _add_recipe_flags(parser, default_dataset):
+    defaults = methods.recipe_defaults()
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=default_dataset,
+                        help="; ".join(f"{k}: {v}" for k, v in DATASETS.items())
+                        + " (default: %(default)s)")
     parser.add_argument("--data-dir", default=None,
                         help="folder holding the dataset's IDX .gz files (default: "
                         f"${DATA_DIR_ENV}, /usr/share/datasets, then Keras' download)")
-    parser.add_argument("--autoencoder", choices=("dense", "conv"), default="dense",
-                        help="dense 784-500-500-2000-10 (DEC) or convolutional 32-64-128-10 "
-                        "(DCEC) autoencoder (default: %(default)s)")
-    parser.add_argument("--pretrain-epochs", type=_at_least_0, default=300,
-                        help="autoencoder pretraining epochs (default: %(default)s)")
-    parser.add_argument("--pretrain-optimizer", choices=("sgd", "adam"), default=None,
-                        help="sgd: SGD(1.0, momentum 0.9) as the DEC tutorial; adam as "
-                        "DCEC (default: sgd for dense, adam for conv)")
-    parser.add_argument("--maxiter", type=_at_least_0, default=8000,
-                        help="most self-training batches (default: %(default)s)")
-    parser.add_argument("--update-interval", type=_at_least_1, default=140,
-                        help="batches between target-distribution updates (default: %(default)s)")
-    parser.add_argument("--tol", type=float, default=0.001,
-                        help="stop when fewer than this fraction of labels change "
-                        "between updates (default: %(default)s)")
-    parser.add_argument("--batch-size", type=_at_least_1, default=256,
-                        help="batch size of pretraining and self-training (default: %(default)s)")
-    parser.add_argument("--n-init", type=_at_least_1, default=20,
-                        help="K-means restarts (default: %(default)s)")
-    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
-                        help="self-training's optimizer: sgd: SGD(0.01, momentum 0.9) as the DEC "
-                        "tutorial; adam: Adam() as the IDEC code for MNIST and DCEC "
-                        "(default: %(default)s)")
-    parser.add_argument("--gamma", type=float, default=0.1,
-                        help="IDEC's weight of the clustering loss (default: %(default)s)")
+    for name, kwargs, text in _RECIPE_FLAGS:
+        default = defaults[name]
+        parser.add_argument("--" + name.replace("_", "-"), default=default, **kwargs,
+                            help=text + ("" if default is None else " (default: %(default)s)"))
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def run_parser():
-    parser = argparse.ArgumentParser(
+def parser():
+    main_parser = argparse.ArgumentParser(
         prog="python -m deepcluster_keras",
-        description="Deep Embedded Clustering (DEC) with Keras 3: pretrain an "
-        "autoencoder, initialise cluster centres with K-means, then self-train. "
-        "Writes results.json, the model (.keras), the autoencoder weights and "
-        "plots to --out.",
-        epilog="commands:\n  reproduce   the tutorial's MNIST figures over several "
-        "seeds, resumable (python -m deepcluster_keras reproduce --help)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_training_options(parser)
-    parser.add_argument("--method", default="dec", choices=pipeline.METHODS,
-                        help="dec (default); idec: DEC keeping the decoder (loss gamma*KL + MSE); "
-                        "kmeans: K-means on the raw data; ae+ALGORITHM: a classical algorithm "
-                        "on the pretrained embedding")
-    parser.add_argument("--n-clusters", type=_int_at_least(2), default=None,
-                        help="number of clusters (default: the number of classes)")
-    parser.add_argument("--seed", type=_at_least_0, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--ae-weights", default=None,
-                        help="start from these pretrained autoencoder weights "
-                        "(an ae_weights.weights.h5 of an earlier run) instead of pretraining; "
-                        "with --out the same as that run's, an interrupted self-training "
-                        "continues from its checkpoint (one made from other weights is "
-                        "refused)")
-    parser.add_argument("--out", default="dec_output",
-                        help="output folder (default: %(default)s)")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    return parser
+        description="Deep Embedded Clustering (DEC) with Keras 3: pretrain an autoencoder, "
+        "initialise cluster centres with K-means, then self-train.")
+    commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    one = commands.add_parser(
+        "run", help="one method on one dataset (default: DEC on digits, a few minutes)",
+        description="Fit one method and write results.json, the model (.keras), the "
+        "autoencoder weights and plots to --out. Interrupted? The same command continues it.")
+    _add_recipe_flags(one, "digits")
+    one.add_argument("--method", default="dec", choices=methods.METHODS,
+                     help="dec (default); idec: DEC keeping the decoder (loss gamma*KL + MSE); "
+                     "kmeans_raw: K-means on the raw data; ae_ALGORITHM: a classical algorithm "
+                     "on the pretrained embedding")
+    one.add_argument("--n-clusters", type=_int_at_least(2), default=None,
+                     help="number of clusters (default: the number of classes)")
+    one.add_argument("--seed", type=_at_least_0, default=0, help="random seed (default: %(default)s)")
+    one.add_argument("--ae-weights", default=None,
+                     help="start from these pretrained autoencoder weights (an "
+                     "ae_weights.weights.h5 of an earlier run) instead of pretraining")
+    one.add_argument("--out", default="dec_output", help="output folder (default: %(default)s)")
+    one.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    one.set_defaults(handler=_run)
+
+    many = commands.add_parser(
+        "reproduce", help="several methods over several seeds, resumable (the tutorial's figures)",
+        description="For each seed: K-means on the raw data, the autoencoder pretraining, AE + "
+        "K-means and DEC (and any other --methods, all from the seed's one pretrained "
+        "autoencoder). Writes seed_N.json and summary.md to --out as each result lands; "
+        "rerun the same command to continue after an interruption.")
+    _add_recipe_flags(many, "mnist")
+    many.add_argument("--seeds", type=_at_least_0, nargs="+", default=[0, 1, 2, 3, 4],
+                      help="seeds to run, fixed in advance (default: 0 1 2 3 4)")
+    many.add_argument("--methods", nargs="+", choices=methods.METHODS,
+                      default=list(methods.TUTORIAL_METHODS), metavar="METHOD",
+                      help=f"what to run per seed, from {', '.join(methods.METHODS)} "
+                      f"(default: {' '.join(methods.TUTORIAL_METHODS)})")
+    many.add_argument("--out", default="results/mnist",
+                      help="folder for the per-seed JSON files and the summary (default: %(default)s)")
+    many.add_argument("--work-dir", default=None,
+                      help="folder for weights and checkpoints (default: <out>/work)")
+    many.set_defaults(handler=_reproduce)
+
+    table = commands.add_parser(
+        "table", help="one Markdown table over reproduce folders",
+        description="Print (or write to --out) a Markdown page with one table over the "
+        "given reproduce folders: per recipe and method, ACC mean ± std (min-max), NMI, ARI "
+        "and the published ACC.")
+    table.add_argument("folders", nargs="+", metavar="FOLDER")
+    table.add_argument("--out", default=None, help="write the page to this file")
+    table.set_defaults(handler=_table)
+    return main_parser
+
+
+def _recipe(args):
+    return {name: getattr(args, name) for name, _, _ in _RECIPE_FLAGS}
+
+
+def _run(args):
+    run(args.method, _recipe(args), dataset=args.dataset, data_dir=args.data_dir,
+        n_clusters=args.n_clusters, seed=args.seed, ae_weights=args.ae_weights, out=args.out,
+        plots=not args.no_plots, verbose=0 if args.quiet else 1)
+
+
+def _reproduce(args):
+    reproduce(_recipe(args), args.seeds, dataset=args.dataset, data_dir=args.data_dir,
+              out=args.out, work_dir=args.work_dir, methods_=args.methods,
+              verbose=0 if args.quiet else 2)
+
+
+def _table(args):
+    command = "python -m deepcluster_keras table " + " ".join(map(shlex.quote, args.folders))
+    if args.out:
+        command += f" --out {shlex.quote(args.out)}"
+    page = report.results_document(args.folders, command)
+    if args.out:
+        atomic_write_text(args.out, page)
+    else:
+        print(page, end="")
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] == "reproduce":
-            from deepcluster_keras import reproduce
-
-            return reproduce.main(argv[1:])
-        args = run_parser().parse_args(argv)
-        config = training_config(
-            args,
-            dataset=args.dataset or "digits",
-            method=args.method,
-            n_clusters=args.n_clusters,
-            seed=args.seed,
-            ae_weights=args.ae_weights,
-            out=args.out,
-            plots=not args.no_plots,
-            verbose=0 if args.quiet else 1,
-        )
-        pipeline.run(config)
+        args.handler(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     return 0
-
-
-def training_config(args, **fields):
-    """A ``pipeline.Config`` from the shared training options, plus ``fields``."""
-    return pipeline.Config(
-        autoencoder=args.autoencoder,
-        pretrain_epochs=args.pretrain_epochs,
-        pretrain_batch_size=args.batch_size,
-        pretrain_optimizer=args.pretrain_optimizer,
-        n_init=args.n_init,
-        maxiter=args.maxiter,
-        update_interval=args.update_interval,
-        tol=args.tol,
-        gamma=args.gamma,
-        optimizer=args.optimizer,
-        batch_size=args.batch_size,
-        data_dir=args.data_dir,
-        **fields,
-    )

@@ -7,8 +7,6 @@
    :func:`target_distribution` P refreshed every ``update_interval`` batches.
 """
 
-import json
-import os
 import sys
 import time
 import warnings
@@ -19,9 +17,9 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from deepcluster_keras import metrics
-from deepcluster_keras.io import (atomic_save, atomic_write_json, data_fingerprint, load_keras_model,
-                                 read_json)
 from deepcluster_keras.layers import ClusteringLayer
+from deepcluster_keras.persistence import (PretrainCheckpoint, SelfTrainingCheckpoint,
+                                           data_fingerprint, weights_fingerprint)
 
 __all__ = [
     "target_distribution",
@@ -30,12 +28,51 @@ __all__ = [
     "build_clustering_model",
     "self_train",
     "SelfTrainingHistory",
+    "pretrain_optimizer",
+    "clustering_optimizer",
 ]
 
 #: Batch size for ``model.predict`` over the whole dataset. Larger than the
 #: training batch: prediction is cheap per sample, and fewer batches mean
 #: less per-batch overhead.
 PREDICT_BATCH_SIZE = 4096
+
+
+def pretrain_optimizer(name="sgd"):
+    """Pretraining's optimizer: ``"sgd"``, the DEC tutorial's SGD(1.0, momentum
+    0.9), or ``"adam"``, Adam() as DCEC."""
+    if name == "adam":
+        return keras.optimizers.Adam()
+    return keras.optimizers.SGD(learning_rate=1.0, momentum=0.9)
+
+
+def clustering_optimizer(name="sgd"):
+    """Self-training's optimizer: ``"sgd"``, the DEC tutorial's SGD(0.01,
+    momentum 0.9), or ``"adam"``, Adam() as the IDEC code for MNIST and DCEC."""
+    if name == "adam":
+        return keras.optimizers.Adam()
+    return keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One line every ``every`` epochs: loss, elapsed time and time left."""
+
+    def __init__(self, epochs, every=10, say=print):
+        super().__init__()
+        self.epochs, self.every, self.say = epochs, every, say
+
+    def on_train_begin(self, logs=None):
+        self.start, self.first = time.perf_counter(), None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.first is None:
+            self.first = epoch  # after a resume, count from there
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / (epoch + 1 - self.first) * (self.epochs - epoch - 1)
+        self.say(f"   epoch {epoch + 1}/{self.epochs}  loss {logs['loss']:.5f}  "
+                 f"elapsed {elapsed / 60:.1f} min  left ~{left / 60:.1f} min", flush=True)
 
 
 def target_distribution(q):
@@ -86,6 +123,8 @@ def pretrain(
     x : ndarray
     optimizer : keras optimizer, default ``SGD(learning_rate=1.0, momentum=0.9)``
     loss, epochs, batch_size : the tutorial's MSE, 300 and 256 by default.
+    verbose : as Keras' ``fit``; "auto" and 1 (a progress bar) write one line
+        per epoch when the output is not a terminal.
     checkpoint_dir : str, optional
         Save the model (with its optimizer state) here every
         ``checkpoint_every`` epochs, atomically, and resume from it if a
@@ -105,15 +144,17 @@ def pretrain(
         ``samples_per_second`` only this run's.
     """
     if optimizer is None:
-        optimizer = keras.optimizers.SGD(learning_rate=1.0, momentum=0.9)
+        optimizer = pretrain_optimizer("sgd")
     autoencoder.compile(optimizer=optimizer, loss=loss)
+    if verbose in ("auto", 1) and not sys.stdout.isatty():
+        verbose = 2  # a bar redrawn in a log file is a wall of escape sequences
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
     initial_epoch, earlier = 0, {"loss": [], "seconds": 0.0, "seed": seed}
     callbacks = list(callbacks) + [keras.callbacks.TerminateOnNaN()]
     checkpoint = None
     if checkpoint_dir is not None and epochs > 0:
-        checkpoint = _PretrainCheckpoint(checkpoint_dir, checkpoint_every, seed)
+        checkpoint = PretrainCheckpoint(checkpoint_dir, checkpoint_every, seed)
         initial_epoch, earlier = checkpoint.restore(autoencoder)
         callbacks.append(checkpoint)
     batches = ShuffledBatches(x, batch_size, seed=earlier["seed"])
@@ -184,64 +225,6 @@ class ShuffledBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         batch = self.x[self.order[index * self.batch_size:(index + 1) * self.batch_size]]
         return batch, batch
-
-
-def _restore_training_state(model, path):
-    """Set ``model``'s weights and its optimizer's state to those saved in ``path``."""
-    saved = load_keras_model(path)
-    model.set_weights(saved.get_weights())
-    model.optimizer.build(model.trainable_variables)
-    for variable, value in zip(model.optimizer.variables, saved.optimizer.variables):
-        variable.assign(value)
-
-
-class _PretrainCheckpoint(keras.callbacks.Callback):
-    """Saves model + optimizer state every few epochs, atomically, with the
-    losses and training seconds so far (so a resumed run reports them all)."""
-
-    def __init__(self, directory, every, seed):
-        super().__init__()
-        self.directory = os.fspath(directory)
-        self.every = max(int(every), 1)
-        self.model_path = os.path.join(self.directory, "pretrain_checkpoint.keras")
-        self.state_path = os.path.join(self.directory, "pretrain_checkpoint.json")
-        self.earlier = {"loss": [], "seconds": 0.0, "seed": int(seed)}
-
-    def restore(self, autoencoder):
-        """Load the checkpoint if there is one; returns (epoch, earlier losses and seconds)."""
-        if not (os.path.isfile(self.model_path) and os.path.isfile(self.state_path)):
-            return 0, self.earlier
-        with open(self.state_path) as f:
-            state = json.load(f)
-        epoch = int(state["epoch"])
-        if "seed" not in state:
-            raise ValueError(
-                f"The pretraining checkpoint in {self.directory} was written by an older "
-                "version, which did not record the seed of the batch orders, so it cannot be "
-                f"continued as it began. Delete {self.state_path} to pretrain afresh.")
-        self.earlier = {"loss": list(state["loss"]), "seconds": float(state["seconds"]),
-                        "seed": int(state["seed"])}
-        _restore_training_state(autoencoder, self.model_path)
-        print(f"Resuming pretraining from the checkpoint at epoch {epoch}.")
-        return epoch, self.earlier
-
-    def on_train_begin(self, logs=None):
-        self.start, self.losses = time.perf_counter(), list(self.earlier["loss"])
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.losses.append(float((logs or {}).get("loss", float("nan"))))
-        if (epoch + 1) % self.every:
-            return
-        os.makedirs(self.directory, exist_ok=True)
-        atomic_save(self.model_path, self.model.save)
-        seconds = self.earlier["seconds"] + time.perf_counter() - self.start
-        atomic_write_json(self.state_path, {"epoch": epoch + 1, "loss": self.losses,
-                                            "seconds": seconds, "seed": self.earlier["seed"]})
-
-    def remove(self):
-        for path in (self.model_path, self.state_path):
-            if os.path.exists(path):
-                os.remove(path)
 
 
 def init_centres(encoder, x, n_clusters, *, n_init=20, random_state=None):
@@ -366,7 +349,7 @@ def self_train(
     SelfTrainingHistory
     """
     if optimizer is None:
-        optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+        optimizer = clustering_optimizer("sgd")
     if verbose == 1 and not sys.stdout.isatty():
         verbose = 2  # a bar redrawn in a log file is a wall of escape sequences
     joint = len(model.outputs) == 2
@@ -389,13 +372,13 @@ def self_train(
     earlier_seconds = 0.0
     checkpoint = None
     if checkpoint_dir is not None:
-        checkpoint = _SelfTrainingCheckpoint(checkpoint_dir, {
+        checkpoint = SelfTrainingCheckpoint(checkpoint_dir, {
             "data": data_fingerprint(x), "n_samples": int(n_samples), "batch_size": int(batch_size),
             "update_interval": int(update_interval), "loss": str(loss),
             "gamma": float(gamma) if joint else None,
             "optimizer": type(model.optimizer).__name__,
             "model": [list(w.shape) for w in model.weights],
-            "pretrained_weights": _pretrained_fingerprint(model)})
+            "pretrained_weights": weights_fingerprint(model)})
         saved = checkpoint.restore(model)
         if saved is not None:
             first, index, earlier_seconds = saved["iteration"], saved["index"], saved["seconds"]
@@ -469,82 +452,6 @@ def self_train(
             stacklevel=2,
         )
     return result
-
-
-def _pretrained_fingerprint(model):
-    """A digest of the weights self-training starts from, the centres left out.
-
-    They are the pretrained autoencoder's, loaded bit for bit; the centres
-    come from K-means, which another machine need not repeat to the last bit.
-    """
-    weights = [np.ravel(w.numpy()) for layer in model.layers
-               if not isinstance(layer, ClusteringLayer) for w in layer.weights]
-    return data_fingerprint(np.concatenate(weights) if weights else np.zeros(0))
-
-
-class _SelfTrainingCheckpoint:
-    """Self-training's state at a target update: the model with its optimizer
-    state, the labels of the last update and the loop's counters.
-
-    The model and the labels go to files named by the iteration; the JSON
-    that names them is written last and atomically, so a run stopped while
-    saving still finds the previous complete checkpoint.
-    """
-
-    STATE_FILE = "self_training_checkpoint.json"
-
-    def __init__(self, directory, settings):
-        self.directory = os.fspath(directory)
-        self.settings = settings
-        self.state_path = os.path.join(self.directory, self.STATE_FILE)
-
-    def _read(self):
-        return read_json(self.state_path)
-
-    def restore(self, model):
-        state = self._read()
-        if state is None:
-            return None
-        if state["settings"] != self.settings:
-            changed = sorted(k for k in self.settings
-                             if state["settings"].get(k) != self.settings[k])
-            raise ValueError(
-                f"The self-training checkpoint in {self.directory} was made with other "
-                f"data, model or settings ({', '.join(changed)} differ). Pass the same ones to "
-                "resume it, or delete that folder to start afresh."
-            )
-        _restore_training_state(model, os.path.join(self.directory, state["model"]))
-        with np.load(os.path.join(self.directory, state["labels"])) as arrays:
-            state["y_pred_last"] = arrays["y_pred_last"] if arrays["known"] else None
-        return state
-
-    def save(self, model, state, y_pred_last):
-        os.makedirs(self.directory, exist_ok=True)
-        previous = self._read()
-        stem = os.path.join(self.directory, f"self_training_{state['iteration']}")
-        atomic_save(stem + ".keras", model.save)
-        labels = np.zeros(0, int) if y_pred_last is None else y_pred_last
-        atomic_save(stem + ".npz", lambda tmp: np.savez(
-            tmp, known=y_pred_last is not None, y_pred_last=labels))
-        names = {"model": os.path.basename(stem) + ".keras", "labels": os.path.basename(stem) + ".npz"}
-        atomic_write_json(self.state_path, {**state, **names, "settings": self.settings})
-        if previous is not None:
-            self._remove_files(previous, keep=names.values())
-
-    def _remove_files(self, state, keep=()):
-        for name in (state["model"], state["labels"]):
-            path = os.path.join(self.directory, name)
-            if name not in keep and os.path.exists(path):
-                os.remove(path)
-
-    def remove(self):
-        state = self._read()
-        if state is None:
-            return
-        self._remove_files(state)
-        os.remove(self.state_path)
-        if not os.listdir(self.directory):
-            os.rmdir(self.directory)
 
 
 def _fmt(value):

@@ -1,27 +1,35 @@
 """scikit-learn style estimators: ``DEC`` and ``IDEC``.
 
-They follow scikit-learn's conventions (``fit`` returns ``self``, learned
-state ends in ``_``, ``get_params`` / ``set_params``, so ``clone`` and
-``Pipeline`` work) and wrap the same functions as the command line.
+The one place the recipe is composed (pretrain the autoencoder, K-means on
+its embedding, self-train) and the one owner of its defaults: the command
+line, ``reproduce`` and the notebooks' quick settings all go through these
+classes. They follow scikit-learn's conventions (``fit`` returns ``self``,
+learned state ends in ``_``, parameters declared in
+``_parameter_constraints``, so ``clone`` and ``Pipeline`` work).
 
 >>> from deepcluster_keras import DEC  # doctest: +SKIP
->>> dec = DEC(n_clusters=10, pretrain_epochs=50, random_state=0).fit(x)  # doctest: +SKIP
+>>> dec = DEC(n_clusters=10, random_state=0).fit(x)  # doctest: +SKIP
 >>> dec.predict(x_new)  # doctest: +SKIP
 """
 
 import json
 import os
+import time
+from numbers import Integral, Real
 
 import keras
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deepcluster_keras import autoencoders, dec, pipeline
+from deepcluster_keras import autoencoders, dec
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
-from deepcluster_keras.io import (atomic_save, atomic_write_json, data_fingerprint, load_keras_model,
-                                 read_json)
-from deepcluster_keras.validation import check_data, check_writable_dir
+from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, FitProgress, atomic_save,
+                                           atomic_write_json, load_keras_model)
+from deepcluster_keras.validation import (check_data, check_labels, check_n_samples,
+                                          check_writable_dir)
 
 __all__ = ["DEC", "IDEC"]
 
@@ -29,17 +37,28 @@ __all__ = ["DEC", "IDEC"]
 class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
     """Deep Embedded Clustering (Xie et al., 2016) as an estimator.
 
+    ``fit`` runs the DEC tutorial's recipe: pretrain the autoencoder on
+    reconstruction, K-means on its embedding for the first centres, then
+    self-train encoder and centres on KL(P || Q). The defaults are the
+    tutorial's.
+
     Parameters
     ----------
-    n_clusters : int, default=10
+    n_clusters : int >= 2, default=10
     autoencoder : {"dense", "conv"}, default="dense"
         The tutorial's 500-500-2000-10 autoencoder, or DCEC's convolutional
         one (then ``X`` must be images, (n_samples, height, width[, channels])).
+    ae_weights : str or None, default=None
+        Start from these pretrained autoencoder weights (a
+        ``.weights.h5`` file, e.g. one ``save_autoencoder_weights`` wrote)
+        instead of pretraining: several methods can then share one
+        autoencoder.
     pretrain_epochs : int, default=300
-    pretrain_optimizer : {"sgd", "adam"} or None
-        None: SGD(1.0, momentum 0.9) for dense as the DEC tutorial, Adam for
-        conv as DCEC.
+    pretrain_optimizer : {"sgd", "adam"} or None, default=None
+        None: "sgd", SGD(1.0, momentum 0.9) as the DEC tutorial, for the
+        dense autoencoder; "adam" as DCEC for the convolutional one.
     batch_size : int, default=256
+        Pretraining's and self-training's.
     n_init : int, default=20
         K-means restarts for the initial centres.
     alpha : float, default=1.0
@@ -47,12 +66,22 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
     optimizer : {"sgd", "adam"}, default="sgd"
         Self-training's optimizer: SGD(0.01, momentum 0.9) as the DEC
         tutorial, or Adam as the IDEC code for MNIST and DCEC.
-    maxiter, update_interval, tol : self-training's limits, as the tutorial
-        (8000, 140, 0.001).
+    maxiter : int, default=8000
+        Most self-training batches. 0 stops after the K-means initialisation
+        (``labels_`` are then the nearest centres: AE + K-means).
+    update_interval : int, default=140
+        Batches between target-distribution updates.
+    tol : float in [0, 1), default=0.001
+        Stop when fewer than this fraction of labels change between updates.
     verbose : int, default=0
-    random_state : int or None
-        Seeds Python, NumPy and the Keras backend (globally, as Keras does)
-        and K-means.
+        0 silent; 1 a line per stage, one every 10 pretraining epochs and one
+        per target update (a progress bar in a terminal); 2 Keras' line per
+        pretraining epoch.
+    random_state : int, RandomState instance or None, default=None
+        An int seeds Python, NumPy and the Keras backend (globally, as
+        ``keras.utils.set_random_seed`` does) and K-means: the same int gives
+        the same fit on the same machine and thread count. None: fresh
+        randomness.
     checkpoint_dir : str or None, default=None
         Folder where ``fit`` keeps its progress: pretraining every 10
         epochs, the pretrained weights, self-training every fifth target
@@ -64,20 +93,44 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
+    kmeans_labels_ : ndarray of shape (n_samples,)
+        K-means on the pretrained embedding (AE + K-means), self-training's start.
     cluster_centers_ : ndarray of shape (n_clusters, n_embedding)
         Centres in the embedding space (see ``transform``).
     n_iter_ : int, self-training batches run.
+    converged_ : bool, whether self-training stopped on ``tol``.
     history_ : dict of lists, one entry per target update.
+    pretrain_ : dict, pretraining's losses, seed and timing (or where the
+        weights were loaded from).
+    seconds_ : dict, wall time of each stage.
+    n_features_in_ : int
     model_, encoder_, autoencoder_ : the Keras models.
     """
 
-    _joint = False
+    _parameter_constraints = {
+        "n_clusters": [Interval(Integral, 2, None, closed="left")],
+        "autoencoder": [StrOptions({"dense", "conv"})],
+        "ae_weights": [str, os.PathLike, None],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_optimizer": [StrOptions({"sgd", "adam"}), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions({"sgd", "adam"})],
+        "maxiter": [Interval(Integral, 0, None, closed="left")],
+        "update_interval": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "checkpoint_dir": [str, os.PathLike, None],
+    }
 
     def __init__(
         self,
         n_clusters=10,
         *,
         autoencoder="dense",
+        ae_weights=None,
         pretrain_epochs=300,
         pretrain_optimizer=None,
         batch_size=256,
@@ -93,6 +146,7 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
     ):
         self.n_clusters = n_clusters
         self.autoencoder = autoencoder
+        self.ae_weights = ae_weights
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_optimizer = pretrain_optimizer
         self.batch_size = batch_size
@@ -106,76 +160,103 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
 
-    def _config(self):
-        config = pipeline.Config(
-            autoencoder=self.autoencoder,
-            n_clusters=self.n_clusters,
-            seed=0 if self.random_state is None else self.random_state,
-            pretrain_epochs=self.pretrain_epochs,
-            pretrain_batch_size=self.batch_size,
-            pretrain_optimizer=self.pretrain_optimizer,
-            n_init=self.n_init,
-            alpha=self.alpha,
-            optimizer=self.optimizer,
-            maxiter=self.maxiter,
-            update_interval=self.update_interval,
-            tol=self.tol,
-            gamma=getattr(self, "gamma", 0.1),
-            batch_size=self.batch_size,
-            verbose=self.verbose,
-        )
-        config.validate()
-        return config
+    #: Whether self-training keeps the decoder (IDEC).
+    _joint = False
 
-    def _check_x(self, X):
+    def pretrain_optimizer_name(self):
+        """``pretrain_optimizer`` with None resolved for the autoencoder."""
+        if self.pretrain_optimizer is not None:
+            return self.pretrain_optimizer
+        return "adam" if self.autoencoder == "conv" else "sgd"
+
+    def _check_x(self, X, reset):
         X = check_data(X, name="X", image_shaped=self.autoencoder == "conv")
-        return X if self.autoencoder == "conv" else X.reshape(len(X), -1)
+        if self.autoencoder == "dense" and X.ndim > 2:
+            X = X.reshape(len(X), -1)
+        return validate_data(self, X, reset=reset, allow_nd=True, dtype="float32")
 
+    def _self_train_kwargs(self):
+        return {}
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Pretrain, initialise with K-means and self-train on ``X``.
+        """Pretrain (or load ``ae_weights``), initialise with K-means, self-train.
 
         ``y`` is not used for training; when given, ``history_`` records
         ACC / NMI / ARI at each target update.
         """
-        config = self._config()
-        X, y, _ = pipeline.prepare_data(config, X, y)  # the checks of the command line
-        if self.random_state is not None:
-            keras.utils.set_random_seed(self.random_state)
-        ae, encoder = pipeline.build_autoencoder(config, X)
-        progress = None if self.checkpoint_dir is None else _FitProgress(self, X)
-        if progress is not None and progress.pretrained():
-            self.pretrain_ = progress.load_pretrained(ae)
-        else:
-            self.pretrain_ = dec.pretrain(
-                ae, X, optimizer=pipeline.pretrain_optimizer(config.pretrain_optimizer),
-                epochs=self.pretrain_epochs, batch_size=self.batch_size,
-                verbose=2 if self.verbose else 0,
-                checkpoint_dir=None if progress is None else progress.directory,
-            )
-            if progress is not None:
-                progress.save_pretrained(ae, self.pretrain_)
-        centres, y_kmeans = dec.init_centres(encoder, X, config.n_clusters, n_init=self.n_init,
-                                             random_state=self.random_state)
-        model = dec.build_clustering_model(encoder, config.n_clusters, centres=centres,
+        X = self._check_x(X, reset=True)
+        y = check_labels(y, len(X))
+        check_n_samples(len(X), self.n_clusters)
+        if self.ae_weights is not None and not os.path.isfile(self.ae_weights):
+            raise FileNotFoundError(
+                f"No weights file at ae_weights={os.fspath(self.ae_weights)!r}: give the path of "
+                f"an '{AE_WEIGHTS_FILE}' written by an earlier run, or leave it out to pretrain.")
+        say = print if self.verbose else (lambda *a, **k: None)
+        seed = self.random_state
+        if seed is not None and not isinstance(seed, Integral):
+            seed = int(check_random_state(seed).randint(2**31 - 1))
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        self.seconds_ = {}
+        ae, encoder = self._build_autoencoder(X)
+        progress = None if self.checkpoint_dir is None else FitProgress(self, X)
+        self.pretrain_ = self._pretrained(ae, X, progress, say)
+        self.seconds_["pretrain"] = self.pretrain_["seconds"]
+
+        say(f"K-means (n_init={self.n_init}) on the embedding")
+        start = time.perf_counter()
+        centres, self.kmeans_labels_ = dec.init_centres(encoder, X, self.n_clusters,
+                                                        n_init=self.n_init, random_state=seed)
+        self.seconds_["kmeans"] = time.perf_counter() - start
+
+        model = dec.build_clustering_model(encoder, self.n_clusters, centres=centres,
                                            alpha=self.alpha, autoencoder=ae if self._joint else None)
-        training = dec.self_train(model, X, y, y_pred_init=y_kmeans, maxiter=self.maxiter,
-                                  update_interval=self.update_interval, tol=self.tol,
-                                  batch_size=self.batch_size, verbose=2 if self.verbose else 0,
-                                  optimizer=pipeline.clustering_optimizer(self.optimizer),
-                                  checkpoint_dir=None if progress is None else progress.self_training,
-                                  **self._self_train_kwargs())
+        if self.maxiter:
+            say(f"{type(self).__name__} self-training (maxiter={self.maxiter}, "
+                f"update_interval={self.update_interval})")
+        training = dec.self_train(
+            model, X, y, y_pred_init=self.kmeans_labels_, maxiter=self.maxiter,
+            update_interval=self.update_interval, tol=self.tol, batch_size=self.batch_size,
+            optimizer=dec.clustering_optimizer(self.optimizer), verbose=min(self.verbose, 2),
+            checkpoint_dir=None if progress is None else progress.self_training,
+            **self._self_train_kwargs())
         if progress is not None:
             progress.remove()
+        self.seconds_["self_training"] = training.seconds
         self.autoencoder_ = ae
         self._set_model(model)
         self.labels_ = training.labels
         self.n_iter_ = training.n_iter
+        self.converged_ = training.converged
         self.history_ = training.history
-        self.n_features_in_ = int(np.prod(X.shape[1:]))
         return self
 
-    def _self_train_kwargs(self):
-        return {}
+    def _build_autoencoder(self, X):
+        """The tutorial's autoencoder with ``X``'s input size."""
+        if self.autoencoder == "conv":
+            return autoencoders.conv_autoencoder(input_shape=X.shape[1:])
+        return autoencoders.autoencoder((X.shape[1],) + tuple(autoencoders.DEC_DIMS[1:]))
+
+    def _pretrained(self, ae, X, progress, say):
+        """Load ``ae_weights`` or the checkpointed weights, or pretrain."""
+        if self.ae_weights is not None:
+            say(f"Autoencoder: loading {self.ae_weights}")
+            autoencoders.load_autoencoder_weights(ae, self.ae_weights)
+            return {"loaded_from": os.path.abspath(self.ae_weights), "seconds": 0.0}
+        if progress is not None and progress.pretrained():
+            say(f"Autoencoder: loading the pretrained weights in {progress.directory}")
+            return progress.load_pretrained(ae)
+        say(f"Autoencoder: pretraining {self.pretrain_epochs} epochs")
+        callbacks = [dec.EpochProgress(self.pretrain_epochs)] if self.verbose == 1 else []
+        info = dec.pretrain(
+            ae, X, optimizer=dec.pretrain_optimizer(self.pretrain_optimizer_name()),
+            epochs=self.pretrain_epochs, batch_size=self.batch_size,
+            verbose=2 if self.verbose >= 2 else 0, callbacks=callbacks,
+            checkpoint_dir=None if progress is None else progress.directory)
+        if progress is not None:
+            progress.save_pretrained(ae, info)
+        return info
 
     def _set_model(self, model):
         self.model_ = model
@@ -187,7 +268,8 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
     def predict_proba(self, X):
         """Soft assignments q, ndarray of shape (n_samples, n_clusters)."""
         check_is_fitted(self, "model_")
-        return self._q_model.predict(self._check_x(X), batch_size=PREDICT_BATCH_SIZE, verbose=0)
+        X = self._check_x(X, reset=False)
+        return self._q_model.predict(X, batch_size=PREDICT_BATCH_SIZE, verbose=0)
 
     def predict(self, X):
         """The most likely cluster of each sample."""
@@ -196,7 +278,15 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
     def transform(self, X):
         """The embedding, ndarray of shape (n_samples, n_embedding)."""
         check_is_fitted(self, "model_")
-        return self.encoder_.predict(self._check_x(X), batch_size=PREDICT_BATCH_SIZE, verbose=0)
+        X = self._check_x(X, reset=False)
+        return self.encoder_.predict(X, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+
+    def save_autoencoder_weights(self, path):
+        """Write the pretrained autoencoder's weights (``.weights.h5``), for
+        ``ae_weights=`` of another estimator."""
+        check_is_fitted(self, "autoencoder_")
+        atomic_save(os.fspath(path), self.autoencoder_.save_weights)
+        return path
 
     def save(self, folder):
         """Save to ``folder``: parameters and history as JSON, models as ``.keras``."""
@@ -204,13 +294,15 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         folder = check_writable_dir(folder, name="folder")
         self.model_.save(os.path.join(folder, "model.keras"))
         self.autoencoder_.save(os.path.join(folder, "autoencoder.keras"))
-        np.save(os.path.join(folder, "labels.npy"), self.labels_, allow_pickle=False)
+        np.savez(os.path.join(folder, "labels.npz"), labels=self.labels_,
+                 kmeans_labels=self.kmeans_labels_)
+        params = self.get_params()
+        if not isinstance(params["random_state"], (Integral, type(None))):
+            params["random_state"] = None  # a RandomState has no JSON form
         atomic_write_json(os.path.join(folder, "estimator.json"), {
             "class": type(self).__name__,
-            "params": self.get_params(),
-            "n_iter": self.n_iter_,
-            "n_features_in": self.n_features_in_,
-            "history": self.history_,
+            "params": params,
+            **{name: getattr(self, name + "_") for name in _SAVED_ATTRIBUTES},
         })
         return folder
 
@@ -232,11 +324,15 @@ class DEC(ClusterMixin, TransformerMixin, BaseEstimator):
         estimator._set_model(load_keras_model(os.path.join(folder, "model.keras"), compile=False))
         estimator.autoencoder_ = load_keras_model(os.path.join(folder, "autoencoder.keras"),
                                                   compile=False)
-        estimator.labels_ = np.load(os.path.join(folder, "labels.npy"), allow_pickle=False)
-        estimator.n_iter_ = state["n_iter"]
-        estimator.n_features_in_ = state["n_features_in"]
-        estimator.history_ = state["history"]
+        with np.load(os.path.join(folder, "labels.npz"), allow_pickle=False) as labels:
+            estimator.labels_, estimator.kmeans_labels_ = labels["labels"], labels["kmeans_labels"]
+        for name in _SAVED_ATTRIBUTES:
+            setattr(estimator, name + "_", state[name])
         return estimator
+
+
+#: Fitted attributes that ``save`` writes as JSON.
+_SAVED_ATTRIBUTES = ("n_iter", "converged", "n_features_in", "history", "pretrain", "seconds")
 
 
 class IDEC(DEC):
@@ -249,12 +345,15 @@ class IDEC(DEC):
     """
 
     _joint = True
+    _parameter_constraints = {**DEC._parameter_constraints,
+                              "gamma": [Interval(Real, 0, None, closed="neither")]}
 
     def __init__(
         self,
         n_clusters=10,
         *,
         autoencoder="dense",
+        ae_weights=None,
         pretrain_epochs=300,
         pretrain_optimizer=None,
         batch_size=256,
@@ -270,65 +369,13 @@ class IDEC(DEC):
         checkpoint_dir=None,
     ):
         super().__init__(
-            n_clusters, autoencoder=autoencoder, pretrain_epochs=pretrain_epochs,
-            pretrain_optimizer=pretrain_optimizer, batch_size=batch_size, n_init=n_init,
-            alpha=alpha, optimizer=optimizer, maxiter=maxiter, update_interval=update_interval, tol=tol,
-            verbose=verbose, random_state=random_state, checkpoint_dir=checkpoint_dir,
+            n_clusters, autoencoder=autoencoder, ae_weights=ae_weights,
+            pretrain_epochs=pretrain_epochs, pretrain_optimizer=pretrain_optimizer,
+            batch_size=batch_size, n_init=n_init, alpha=alpha, optimizer=optimizer,
+            maxiter=maxiter, update_interval=update_interval, tol=tol, verbose=verbose,
+            random_state=random_state, checkpoint_dir=checkpoint_dir,
         )
         self.gamma = gamma
 
     def _self_train_kwargs(self):
         return {"gamma": self.gamma}
-
-
-class _FitProgress:
-    """What ``fit`` keeps in ``checkpoint_dir``: a stamp naming the fit (its
-    parameters and data), the pretraining checkpoints, then the pretrained
-    weights, and the self-training checkpoint."""
-
-    STAMP = "fit.json"
-
-    def __init__(self, estimator, X):
-        self.directory = check_writable_dir(estimator.checkpoint_dir, name="checkpoint_dir")
-        self.stamp_path = os.path.join(self.directory, self.STAMP)
-        self.weights = os.path.join(self.directory, pipeline.AE_WEIGHTS_FILE)
-        self.self_training = os.path.join(self.directory, "self_training")
-        params = {k: v for k, v in estimator.get_params().items()
-                  if k not in ("verbose", "checkpoint_dir")}
-        # As it reads back from JSON, to compare with a saved one.
-        stamp = json.loads(json.dumps({"class": type(estimator).__name__, "params": params,
-                                       "data": data_fingerprint(X)}))
-        self.state = self._read() or {}
-        if self.state:
-            changed = sorted(k for k in stamp if self.state.get(k) != stamp[k])
-            if changed:
-                raise ValueError(
-                    f"checkpoint_dir={self.directory!r} holds the progress of another fit "
-                    f"({', '.join(changed)} differ). Call fit with the same data and "
-                    "parameters to continue it, or use another folder (or empty this one)."
-                )
-        else:
-            self.state = stamp
-            atomic_write_json(self.stamp_path, stamp)
-
-    def _read(self):
-        return read_json(self.stamp_path)
-
-    def pretrained(self):
-        return "pretrain" in self.state and os.path.isfile(self.weights)
-
-    def load_pretrained(self, ae):
-        autoencoders.load_autoencoder_weights(ae, self.weights)
-        return {**self.state["pretrain"], "loaded_from": self.weights}
-
-    def save_pretrained(self, ae, info):
-        atomic_save(self.weights, ae.save_weights)
-        self.state["pretrain"] = info
-        atomic_write_json(self.stamp_path, self.state)
-
-    def remove(self):
-        for path in (self.weights, self.stamp_path):
-            if os.path.exists(path):
-                os.remove(path)
-        if not os.listdir(self.directory):
-            os.rmdir(self.directory)

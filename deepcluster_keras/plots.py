@@ -135,6 +135,31 @@ def plot_training_curves(history, tol=None, axes=None):
     return axes
 
 
+def plot_pretraining_loss(losses, reference=None, ax=None, title=None):
+    """Pretraining loss per epoch of several runs, with a reference's logged points.
+
+    Parameters
+    ----------
+    losses : dict of name -> list of per-epoch losses
+    reference : dict of epoch (1-based) -> loss, optional, drawn as points
+        (e.g. the tutorial's log, ``report.published_pretraining_loss()``)
+    """
+    ax = ax if ax is not None else _new_ax((7, 4.5))
+    for name, values in losses.items():
+        ax.plot(np.arange(1, len(values) + 1), values, linewidth=1, label=str(name))
+    if reference:
+        epochs = sorted(int(e) for e in reference)
+        ax.plot(epochs, [reference[str(e)] if str(e) in reference else reference[e] for e in epochs],
+                "k*", markersize=9, label="reference")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("reconstruction loss (MSE)")
+    ax.set_title(title or "pretraining loss")
+    ax.legend(fontsize="small")
+    return ax
+
+
 def plot_embedding(z, labels, sample_size=2000, random_state=0, ax=None, title=None):
     """A 2-D t-SNE map of the embedding ``z``, points coloured by cluster.
 

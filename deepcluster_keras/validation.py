@@ -44,10 +44,19 @@ def check_data(x, name="x", n_clusters=None, image_shaped=False):
         Require images (for the convolutional autoencoder); a missing
         channel axis is added.
     """
+    if hasattr(x, "toarray"):  # scipy.sparse
+        raise TypeError(f"Sparse data is not supported for `{name}`: pass {name}.toarray().")
     try:
         x = np.asarray(x)
     except (TypeError, ValueError) as error:  # ragged input
         raise ValueError(f"`{name}` could not be read as an array: {error}") from None
+    if x.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported for `{name}`. Received: {name}.dtype={x.dtype}")
+    if x.dtype.kind == "O":  # numbers held as Python objects; a dict or string is an error
+        try:
+            x = x.astype("float32")
+        except ValueError:
+            pass
     if x.dtype.kind not in "biuf":
         raise ValueError(
             f"Received non-numeric data for `{name}`, expected numbers. "
@@ -69,8 +78,11 @@ def check_data(x, name="x", n_clusters=None, image_shaped=False):
             "a single feature with x.reshape(-1, 1) or a single sample with "
             f"x.reshape(1, -1). Received: {name}.shape={x.shape}"
         )
-    if x.shape[0] == 0 or x.size == 0:
-        raise ValueError(f"Received empty `{name}`. Received: {name}.shape={x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"Received empty `{name}`: 0 samples. Received: {name}.shape={x.shape}")
+    if x.size == 0:
+        raise ValueError(f"Found array `{name}` with 0 feature(s) (shape={x.shape}) while a "
+                         "minimum of 1 is required.")
     bad = ~np.isfinite(x)
     if bad.any():
         raise ValueError(

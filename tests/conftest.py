@@ -12,10 +12,12 @@ SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 
 def mnist_dir():
-    """Folder with the MNIST IDX files: $DEEPCLUSTER_DATA_DIR or ../shared/datasets."""
+    """Folder with the MNIST IDX files (in it or in its mnist/ sub-folder, as the
+    loaders accept): $DEEPCLUSTER_DATA_DIR or ../shared/datasets."""
     for root in (os.environ.get("DEEPCLUSTER_DATA_DIR"), SHARED_DATASETS):
-        if root and (pathlib.Path(root) / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
-            return pathlib.Path(root)
+        for folder in (root, root and pathlib.Path(root) / "mnist"):
+            if folder and (pathlib.Path(folder) / "t10k-images-idx3-ubyte.gz").is_file():
+                return pathlib.Path(root)
     return None
 
 
@@ -23,7 +25,7 @@ def mnist_dir():
 def shared_mnist():
     root = mnist_dir()
     if root is None:
-        pytest.skip("MNIST files not found: set DEEPCLUSTER_DATA_DIR to a folder with mnist/")
+        pytest.skip("MNIST files not found: set DEEPCLUSTER_DATA_DIR to the folder of the IDX .gz files")
     return root
 
 
@@ -56,3 +58,43 @@ def reproduce_on_one_thread(out, *args):
                           text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((pathlib.Path(out) / "seed_0.json").read_text())
+
+
+class BatchCounter:
+    """Counts self-training batches (``train_on_batch`` calls of any
+    functional model) and raises KeyboardInterrupt at batch ``interrupt_at``."""
+
+    def __init__(self, monkeypatch):
+        import keras
+
+        inputs = keras.Input((1,))
+        functional = type(keras.Model(inputs, keras.layers.Dense(1)(inputs)))  # the models' class
+        train_on_batch = functional.train_on_batch
+        self.calls, self.interrupt_at = 0, None
+
+        def counted(model, *args, **kwargs):
+            self.calls += 1
+            if self.calls == self.interrupt_at:
+                raise KeyboardInterrupt
+            return train_on_batch(model, *args, **kwargs)
+
+        monkeypatch.setattr(functional, "train_on_batch", counted)
+
+    def reset(self, interrupt_at=None):
+        self.calls, self.interrupt_at = 0, interrupt_at
+
+
+@pytest.fixture
+def batches(monkeypatch):
+    """A :class:`BatchCounter` for the test."""
+    return BatchCounter(monkeypatch)
+
+
+@pytest.fixture
+def scaled_blobs(blobs):
+    """``blobs`` scaled to [0, 1], as the tutorial's data (SGD self-training
+    diverges on unscaled data)."""
+    from sklearn.preprocessing import minmax_scale
+
+    x, y = blobs
+    return minmax_scale(x).astype("float32"), y

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from deepcluster_keras import autoencoder, conv_autoencoder, pipeline
+from deepcluster_keras import DEC, autoencoder, conv_autoencoder, dec
 from deepcluster_keras.autoencoders import WEIGHTS_VERSION, load_autoencoder_weights
 
 
@@ -95,15 +95,15 @@ def _what_a_seed_makes():
     models = [autoencoder()[0], conv_autoencoder()[0], conv_autoencoder((8, 8, 1))[0]]
     optimizers = {}
     for name in ("sgd", "adam"):
-        opt = pipeline.pretrain_optimizer(name)
+        opt = dec.pretrain_optimizer(name)
         optimizers[name] = [type(opt).__name__, float(opt.learning_rate),
                             {k: getattr(opt, k, None) for k in ("momentum", "nesterov", "beta_1",
                                                                  "beta_2", "epsilon")}]
-    config = pipeline.Config()
+    dense, conv = DEC(), DEC(autoencoder="conv")
     return {"models": [[layer(lay) for lay in m.layers] for m in models],
             "optimizers": optimizers,
-            "pretraining": [config.pretrain_epochs, config.pretrain_batch_size,
-                            config.pretrain_optimizer, pipeline.Config(autoencoder="conv").pretrain_optimizer]}
+            "pretraining": [dense.pretrain_epochs, dense.batch_size,
+                            dense.pretrain_optimizer_name(), conv.pretrain_optimizer_name()]}
 
 
 #: The first 16 hex digits of the sha256 of _what_a_seed_makes(), by WEIGHTS_VERSION.

@@ -9,59 +9,79 @@ from deepcluster_keras import cli
 
 
 def run_cli(*args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.run([sys.executable, "-m", "deepcluster_keras", *args], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_help_documents_every_option(capsys):
+def help_text(capsys, *command):
     with pytest.raises(SystemExit) as info:
-        cli.main(["--help"])
+        cli.main([*command, "--help"])
     assert info.value.code == 0
-    text = capsys.readouterr().out
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines anywhere
+
+
+def test_help_documents_every_command_and_option(capsys):
+    text = help_text(capsys)
+    assert all(command in text for command in ("run", "reproduce", "table"))
+    text = help_text(capsys, "run")
     for option in ("--dataset", "--seed", "--pretrain-epochs", "--maxiter", "--update-interval",
-                   "--tol", "--batch-size", "--autoencoder", "--data-dir", "--out",
-                   "--ae-weights", "--n-clusters", "--optimizer", "--gamma", "reproduce", "mnist_test", "fashion_mnist"):
+                   "--tol", "--batch-size", "--autoencoder", "--data-dir", "--out", "--method",
+                   "--ae-weights", "--n-clusters", "--optimizer", "--gamma", "mnist_test", "fashion_mnist"):
         assert option in text
+    assert "(default: 8000)" in text and "(default: 140)" in text and "(default: 0.001)" in text
+    text = help_text(capsys, "reproduce")
+    assert "--seeds" in text and "--work-dir" in text and "--methods" in text and "``" not in text
+    assert "FOLDER" in help_text(capsys, "table")
 
 
-def test_reproduce_help(capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["reproduce", "--help"])
-    text = capsys.readouterr().out
-    assert "--seeds" in text and "--work-dir" in text
+def test_the_flags_defaults_are_the_estimators(capsys):
+    from deepcluster_keras import IDEC
+
+    defaults = IDEC().get_params()
+    for command in ("run", "reproduce"):
+        args = cli.parser().parse_args([command])
+        for name, _, _ in cli._RECIPE_FLAGS:
+            assert getattr(args, name) == defaults[name], (command, name)
 
 
 def test_bad_input_exits_with_message(tmp_path, capsys):
     for flag, value, minimum in (("--n-clusters", "1", 2), ("--batch-size", "0", 1),
                                  ("--pretrain-epochs", "-1", 0), ("--maxiter", "x", 0)):
         with pytest.raises(SystemExit) as exit_:
-            cli.main([flag, value, "--out", str(tmp_path)])
+            cli.main(["run", flag, value, "--out", str(tmp_path)])
         assert exit_.value.code == 2
         # The message names the flag the user typed.
         assert f"argument {flag}: expected an integer >= {minimum}, got '{value}'" in \
             capsys.readouterr().err
-    code = cli.main(["--dataset", "mnist_test", "--data-dir", str(tmp_path), "--out", str(tmp_path)])
+    code = cli.main(["run", "--dataset", "mnist_test", "--data-dir", str(tmp_path), "--out",
+                     str(tmp_path)])
     assert code == 2
     assert "No mnist files in data_dir=" in capsys.readouterr().err
-    code = cli.main(["--ae-weights", str(tmp_path / "x.weights.h5"), "--out", str(tmp_path)])
+    code = cli.main(["run", "--ae-weights", str(tmp_path / "x.weights.h5"), "--out", str(tmp_path)])
     assert code == 2 and "No weights file at ae_weights=" in capsys.readouterr().err
+    code = cli.main(["reproduce", "--tol", "1.5", "--out", str(tmp_path)])
+    assert code == 2 and "The 'tol' parameter of DEC must be a float in the range [0.0, 1.0)" in \
+        capsys.readouterr().err
 
 
 def test_short_run_writes_every_output(tmp_path):
     out = tmp_path / "run"
-    result = run_cli("--pretrain-epochs", "3", "--maxiter", "150", "--seed", "3", "--out", str(out))
+    result = run_cli("run", "--pretrain-epochs", "3", "--maxiter", "150", "--seed", "3", "--out",
+                     str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ACC" in result.stdout and "NMI" in result.stdout and "ARI" in result.stdout
+    assert "cuInit" not in result.stderr and "oneDNN" not in result.stderr, "TensorFlow start-up noise"
     for name in ("results.json", "dec_model.keras", "ae_weights.weights.h5", "labels.npy",
                  "training_curves.png", "embedding_tsne.png",
                  "confusion_matrix.png", "cluster_grid.png", "cluster_grid_kmeans.png"):
         assert (out / name).is_file(), name
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "done" and results["seed"] == 3
-    assert results["config"]["pretrain_epochs"] == 3 and results["config"]["dataset"] == "digits"
+    assert results["config"]["pretrain_epochs"] == 3 and results["dataset"] == "digits"
     assert results["n_samples"] == 1797 and results["n_clusters"] == 10
     assert set(results["metrics"]) == {"ae_kmeans", "dec"}
+    assert results["versions"]["cpu_threads"] >= 1
     assert 0 < results["metrics"]["dec"]["acc"] <= 1
     assert {"pretrain", "kmeans", "self_training"} <= set(results["seconds"])
     assert results["versions"]["keras"] and results["versions"]["scikit-learn"]
@@ -70,7 +90,7 @@ def test_short_run_writes_every_output(tmp_path):
 
 def test_conv_autoencoder_run(tmp_path):
     out = tmp_path / "conv"
-    result = run_cli("--autoencoder", "conv", "--pretrain-epochs", "2", "--maxiter", "50",
+    result = run_cli("run", "--autoencoder", "conv", "--pretrain-epochs", "2", "--maxiter", "50",
                      "--no-plots", "--quiet", "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "warning: Self-training stopped at maxiter=50" in result.stderr
@@ -79,5 +99,5 @@ def test_conv_autoencoder_run(tmp_path):
     assert results["config"]["pretrain_optimizer"] == "adam"
     import keras
 
-    model = keras.saving.load_model(out / "dec_model.keras")
+    model = keras.saving.load_model(out / "dec_model.keras")  # deepcluster_keras is imported
     assert model.input_shape == (None, 8, 8, 1) and model.output_shape == (None, 10)

@@ -99,30 +99,25 @@ def _blobs_model(x, y):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
-def test_self_train_resumes_from_checkpoint_as_if_never_stopped(tmp_path, blobs, monkeypatch):
+def test_self_train_resumes_from_checkpoint_as_if_never_stopped(tmp_path, blobs, batches):
     x, y = blobs
     tmp_path = tmp_path / "checkpoint"
     settings = dict(maxiter=30, update_interval=4, tol=0.0, batch_size=32, verbose=0,
                     optimizer="adam")
     whole = self_train(_blobs_model(x, y), x, y, **settings)
 
-    model = _blobs_model(x, y)
-    model_class = type(model)
-    # Ctrl-C after 19 batches: the checkpoints are at every second update, 8 and 16.
-    monkeypatch.setattr(model_class, "train_on_batch", _raise_after(19, model_class.train_on_batch))
+    # Ctrl-C at the 20th batch: the checkpoints are at every second update, 8 and 16.
+    batches.reset(interrupt_at=20)
     with pytest.raises(KeyboardInterrupt):
-        self_train(model, x, y, checkpoint_dir=tmp_path, checkpoint_every=2, **settings)
-    monkeypatch.undo()
+        self_train(_blobs_model(x, y), x, y, checkpoint_dir=tmp_path, checkpoint_every=2, **settings)
     state = json.loads((tmp_path / "self_training_checkpoint.json").read_text())
     assert state["iteration"] == 16 and sorted(os.listdir(tmp_path)) == [
         "self_training_16.keras", "self_training_16.npz", "self_training_checkpoint.json"]
 
-    calls = []
-    monkeypatch.setattr(model_class, "train_on_batch",
-                        _raise_after(100, model_class.train_on_batch, calls))
+    batches.reset()
     resumed = self_train(_blobs_model(x, y), x, y, checkpoint_dir=tmp_path, checkpoint_every=2,
                          **settings)
-    assert len(calls) == 30 - 16, "trains only the batches after the checkpoint"
+    assert batches.calls == 30 - 16, "trains only the batches after the checkpoint"
     assert resumed.n_iter == whole.n_iter == 30
     assert resumed.history["iteration"] == whole.history["iteration"]
     for key in ("loss", "delta_label", "acc"):
@@ -133,14 +128,13 @@ def test_self_train_resumes_from_checkpoint_as_if_never_stopped(tmp_path, blobs,
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
-def test_self_train_refuses_a_checkpoint_of_other_data_or_settings(tmp_path, blobs, monkeypatch):
+def test_self_train_refuses_a_checkpoint_of_other_data_or_settings(tmp_path, blobs, batches):
     x, y = blobs
-    model = _blobs_model(x, y)
-    monkeypatch.setattr(type(model), "train_on_batch", _raise_after(9, type(model).train_on_batch))
+    batches.reset(interrupt_at=10)
     with pytest.raises(KeyboardInterrupt):
-        self_train(model, x, maxiter=20, update_interval=4, tol=0.0, verbose=0,
+        self_train(_blobs_model(x, y), x, maxiter=20, update_interval=4, tol=0.0, verbose=0,
                    checkpoint_dir=tmp_path, checkpoint_every=1)
-    monkeypatch.undo()
+    batches.reset()
     with pytest.raises(ValueError, match=r"checkpoint in .* other data, model or settings "
                                          r"\(update_interval differ\).*delete that folder"):
         self_train(_blobs_model(x, y), x, maxiter=20, update_interval=5, tol=0.0, verbose=0,
@@ -162,18 +156,6 @@ def test_self_train_refuses_a_checkpoint_of_other_data_or_settings(tmp_path, blo
     resumed = self_train(moved, x, maxiter=20, update_interval=4, tol=0.0, verbose=0,
                          checkpoint_dir=tmp_path)
     assert resumed.n_iter == 20 and not os.path.exists(tmp_path / "self_training_checkpoint.json")
-
-
-def _raise_after(n, method, calls=None):
-    """``method`` (train_on_batch), which raises KeyboardInterrupt (Ctrl-C) at the n+1-th call."""
-    calls = [] if calls is None else calls
-
-    def wrapped(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) > n:
-            raise KeyboardInterrupt
-        return method(self, *args, **kwargs)
-    return wrapped
 
 
 class _InterruptAfter(keras.callbacks.Callback):

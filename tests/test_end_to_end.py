@@ -23,4 +23,4 @@ def test_dec_on_digits_reaches_the_measured_accuracy(tmp_path):
     assert ae_kmeans >= 0.695
     assert dec >= 0.70
     assert dec - ae_kmeans >= 0.005, "self-training should improve on its K-means start"
-    assert seed["self_training"]["history"]["acc"][-1] == pytest.approx(dec, abs=0.01)
+    assert seed["training"]["dec"]["history"]["acc"][-1] == pytest.approx(dec, abs=0.01)

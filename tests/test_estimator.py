@@ -5,6 +5,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
 from deepcluster_keras import DEC, IDEC, metrics
 
 FAST = dict(pretrain_epochs=15, pretrain_optimizer="adam", batch_size=32, n_init=3, maxiter=60,
@@ -103,11 +105,12 @@ def test_idec_keeps_the_decoder_and_round_trips(fitted, tmp_path):
 
 
 @pytest.mark.parametrize("estimator,message", [
-    (DEC(n_clusters=0), r"n_clusters=0"),
-    (DEC(3, autoencoder="rnn"), r"autoencoder='rnn'"),
-    (IDEC(3, gamma=-1), r"gamma=-1"),
+    (DEC(n_clusters=0), r"'n_clusters' parameter of DEC must be an int in the range \[2, inf\)"),
+    (DEC(3, autoencoder="rnn"), r"'autoencoder' parameter of DEC .*Got 'rnn'"),
+    (IDEC(3, gamma=-1), r"'gamma' parameter of IDEC .*Got -1"),
     (DEC(200), r"n_samples=120 should be >= n_clusters=200"),
-    (DEC(3, optimizer="rmsprop"), r"optimizer='rmsprop'"),
+    (DEC(3, optimizer="rmsprop"), r"'optimizer' parameter of DEC .*Got 'rmsprop'"),
+    (DEC(3, alpha=0), r"'alpha' parameter of DEC must be a float in the range \(0.0, inf\)"),
 ])
 def test_bad_parameters_fail_in_fit(fitted, estimator, message):
     _, x, _ = fitted
@@ -127,9 +130,7 @@ def test_self_training_optimizer_is_the_one_asked_for(fitted):
     assert metrics.acc(y, adam.labels_) >= 0.9  # three well-separated blobs
 
 
-def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, monkeypatch):
-    import keras
-
+def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches, monkeypatch):
     from deepcluster_keras import estimator as estimator_module
 
     _, x, y = fitted
@@ -137,17 +138,7 @@ def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, monkeyp
     params = {**FAST, "maxiter": 30, "update_interval": 2, "tol": 0.0}  # checkpoints at 10, 20
     with _no_warning_check():
         whole = DEC(3, **params).fit(x, y)
-    inputs = keras.Input((1,))
-    functional = type(keras.Model(inputs, keras.layers.Dense(1)(inputs)))  # the models' class
-    train_on_batch, calls = functional.train_on_batch, []
-
-    def interrupted_at_batch_24(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 24:
-            raise KeyboardInterrupt
-        return train_on_batch(self, *args, **kwargs)
-
-    monkeypatch.setattr(functional, "train_on_batch", interrupted_at_batch_24)
+    batches.reset(interrupt_at=24)
     with pytest.raises(KeyboardInterrupt), _no_warning_check():
         DEC(3, checkpoint_dir=str(folder), **params).fit(x, y)
     assert (folder / "ae_weights.weights.h5").is_file() and (folder / "self_training").is_dir()
@@ -161,11 +152,71 @@ def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, monkeyp
         raise AssertionError("pretrained again")
 
     monkeypatch.setattr(estimator_module.dec, "pretrain", no_pretraining)
-    calls.clear()
+    batches.reset()
     with _no_warning_check():
         resumed = DEC(3, checkpoint_dir=str(folder), **params).fit(x, y)
-    assert len(calls) == 30 - 20, "only the batches after the last checkpoint"
+    assert batches.calls == 30 - 20, "only the batches after the last checkpoint"
     assert resumed.n_iter_ == whole.n_iter_ == 30
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
     np.testing.assert_allclose(resumed.history_["delta_label"], whole.history_["delta_label"])
     assert not folder.exists(), "emptied when fit finishes"
+
+
+def test_given_pretrained_weights_are_shared_and_not_trained_again(fitted, tmp_path, monkeypatch):
+    from deepcluster_keras import estimator as estimator_module
+
+    estimator, x, y = fitted
+    path = estimator.save_autoencoder_weights(tmp_path / "ae.weights.h5")
+    monkeypatch.setattr(estimator_module.dec, "pretrain", None)  # would fail if called
+    start = DEC(3, **{**FAST, "maxiter": 0}, ae_weights=str(path)).fit(x)
+    assert start.n_iter_ == 0 and start.pretrain_["loaded_from"] == str(path)
+    np.testing.assert_array_equal(start.kmeans_labels_, estimator.kmeans_labels_)
+    # With no self-training the labels are the nearest centres: AE + K-means.
+    np.testing.assert_array_equal(start.labels_, start.kmeans_labels_)
+    np.testing.assert_array_equal(start.cluster_centers_, KMeans_centres(start, x))
+
+
+def KMeans_centres(estimator, x):
+    """The K-means centres of ``estimator``'s embedding, as ``init_centres`` finds them."""
+    from sklearn.cluster import KMeans
+
+    z = estimator.transform(x)
+    return KMeans(3, n_init=FAST["n_init"], random_state=0).fit(z).cluster_centers_.astype("float32")
+
+
+def test_random_state_none_means_fresh_randomness(fitted):
+    _, x, _ = fitted
+    quick = {**FAST, "pretrain_epochs": 1, "maxiter": 0, "random_state": None}
+    first, second = DEC(3, **quick).fit(x), DEC(3, **quick).fit(x)
+    assert first.pretrain_["seed"] != second.pretrain_["seed"]
+    assert not np.allclose(first.transform(x), second.transform(x))
+    again = DEC(3, **{**quick, "random_state": 0}).fit(x)
+    assert again.pretrain_["seed"] == DEC(3, **{**quick, "random_state": 0}).fit(x).pretrain_["seed"]
+
+
+def test_predict_checks_the_number_of_features(fitted):
+    estimator, x, _ = fitted
+    assert estimator.n_features_in_ == 5
+    with pytest.raises(ValueError, match=r"X has 4 features, but DEC is expecting 5 features"):
+        estimator.predict(x[:, :4])
+    with pytest.raises(ValueError, match=r"X has 4 features"):
+        estimator.transform(x[:, :4])
+
+
+#: Checks of scikit-learn that cannot hold for these estimators, with why.
+EXPECTED_FAILED_CHECKS = {
+    name: "sets n_clusters=1, which DEC refuses on purpose: one cluster holds every sample"
+    for name in ("check_dont_overwrite_parameters", "check_methods_subset_invariance",
+                 "check_fit2d_1sample", "check_fit2d_1feature", "check_fit2d_predict1d")
+}
+
+
+@parametrize_with_checks(
+    # DEC only: IDEC is the same class with a second loss, and each check fits
+    # Keras models (about two minutes for all of them on two cores).
+    [DEC(3, pretrain_epochs=2, pretrain_optimizer="adam", batch_size=16, n_init=1, maxiter=5,
+         update_interval=5, random_state=0)],
+    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
+def test_scikit_learn_conventions(estimator, check):
+    check(estimator)

@@ -44,3 +44,17 @@ def test_training_curves_and_embedding(tmp_path):
     assert plots.plot_embedding(z, labels, sample_size=50, ax=ax) is ax
     assert "50 points" in ax.get_title()
     plt.close(fig)
+
+
+def test_pretraining_loss_against_the_tutorials_log():
+    from deepcluster_keras import report
+
+    reference, source = report.published_pretraining_loss()
+    assert reference[300] == 0.0083 and "tutorial" in source
+    ax = plots.plot_pretraining_loss({"seed 0": [0.06, 0.04, 0.03], "seed 1": [0.07, 0.05]},
+                                     reference)
+    lines = ax.get_lines()
+    assert [list(line.get_xdata()) for line in lines[:2]] == [[1, 2, 3], [1, 2]]
+    assert list(lines[2].get_xdata()) == sorted(reference)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    plt.close(ax.get_figure())

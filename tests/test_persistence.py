@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from deepcluster_keras.io import (atomic_save, atomic_write_json, data_fingerprint, load_keras_model,
+from deepcluster_keras.persistence import (atomic_save, atomic_write_json, data_fingerprint, load_keras_model,
                                  read_json)
 
 

@@ -1,0 +1,70 @@
+"""The methods that ``run`` and ``reproduce`` compare, by one set of names.
+
+- ``kmeans_raw``: K-means on the raw data;
+- ``ae_<algorithm>``: a classical algorithm (:mod:`deepcluster_keras.classical`)
+  on the pretrained autoencoder's embedding; ``ae_kmeans`` is also DEC's start;
+- ``dec``, ``idec``: the estimators' self-training.
+
+Every method of one seed shares one pretrained autoencoder: the estimators
+with ``maxiter=0`` pretrain it (and give AE + K-means), the self-training
+methods start from its saved weights.
+"""
+
+import time
+
+from deepcluster_keras import classical
+from deepcluster_keras.estimator import DEC, IDEC
+
+#: Every method, in the order a run does them.
+METHODS = ("kmeans_raw",) + tuple(f"ae_{m}" for m in classical.METHODS) + ("dec", "idec")
+#: The tutorial's three figures.
+TUTORIAL_METHODS = ("kmeans_raw", "ae_kmeans", "dec")
+NAMES = {"kmeans_raw": "K-means, raw data", "ae_kmeans": "AE + K-means", "ae_gmm": "AE + GMM",
+         "ae_agglomerative": "AE + agglomerative", "ae_spectral": "AE + spectral",
+         "ae_dbscan": "AE + DBSCAN", "dec": "DEC", "idec": "IDEC"}
+#: The estimator of each self-training method.
+ESTIMATORS = {"dec": DEC, "idec": IDEC}
+#: Parameters of a run that are not part of the recipe (they do not change the results).
+NOT_RECIPE = ("verbose", "random_state", "checkpoint_dir", "ae_weights")
+
+
+def check_methods(methods):
+    """``methods`` without repeats, in order; an unknown name is an error."""
+    methods = list(dict.fromkeys(methods))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"Expected methods from {METHODS}. Received: methods={methods!r}")
+    return methods
+
+
+def recipe_defaults():
+    """The recipe's parameters and their defaults: the estimators' (IDEC adds gamma)."""
+    return {k: v for k, v in IDEC().get_params().items() if k not in NOT_RECIPE}
+
+
+def estimator(method, recipe, **settings):
+    """The estimator that ``method`` fits: IDEC for ``"idec"``, else DEC (with
+    ``maxiter=0`` for the methods that only need the pretrained embedding)."""
+    cls = ESTIMATORS.get(method, DEC)
+    names = cls().get_params()
+    params = {k: v for k, v in {**recipe, **settings}.items() if k in names}
+    if method not in ESTIMATORS:
+        params["maxiter"] = 0
+    return cls(**params)
+
+
+def resolved_recipe(recipe):
+    """``recipe`` as it ran: ``pretrain_optimizer`` None resolved."""
+    return {**recipe, "pretrain_optimizer": DEC(**{k: v for k, v in recipe.items() if k != "gamma"})
+            .pretrain_optimizer_name()}
+
+
+def cluster_embedding(method, fitted, x, n_clusters, seed, n_init):
+    """Labels of an ``ae_*`` method from an estimator fitted with ``maxiter=0``,
+    and the seconds they took (AE + K-means: the estimator's K-means)."""
+    if method == "ae_kmeans":
+        return fitted.kmeans_labels_, fitted.seconds_["kmeans"]
+    start = time.perf_counter()
+    labels = classical.cluster(fitted.transform(x), method[len("ae_"):], n_clusters,
+                               random_state=seed, n_init=n_init)
+    return labels, time.perf_counter() - start

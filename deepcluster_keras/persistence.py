@@ -1,0 +1,330 @@
+"""Persistence in one place: atomic writes, results as JSON, fingerprints,
+and the checkpoints that let pretraining, self-training and an estimator's
+``fit`` resume where they stopped.
+
+- :func:`atomic_save`, :func:`atomic_write_json`: a reader never sees a
+  partial file, an interrupted save leaves the previous one.
+- :class:`PretrainCheckpoint`: model and optimizer every few epochs.
+- :class:`SelfTrainingCheckpoint`: model, optimizer and the loop's state at
+  a target update.
+- :class:`FitProgress`: an estimator's ``checkpoint_dir``: a stamp naming the
+  fit, the pretrained weights and the self-training checkpoint.
+"""
+
+import hashlib
+import json
+import os
+import platform
+import time
+import zipfile
+
+import keras
+import numpy as np
+
+from deepcluster_keras.autoencoders import load_autoencoder_weights
+from deepcluster_keras.layers import ClusteringLayer
+from deepcluster_keras.validation import check_writable_dir
+
+#: The pretrained autoencoder's weights, in an output or checkpoint folder.
+AE_WEIGHTS_FILE = "ae_weights.weights.h5"
+
+
+def atomic_write_json(path, data):
+    """Write ``data`` as JSON so that a reader never sees a partial file."""
+    text = json.dumps(_finite(data), indent=2, default=_to_json, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` so that a reader never sees a partial file."""
+    atomic_save(path, lambda tmp: _write_text(tmp, text))
+
+
+def atomic_save(path, save):
+    """Call ``save(tmp)``, then move ``tmp`` onto ``path`` in one step.
+
+    An interrupted save leaves the old ``path`` intact. ``tmp`` sits in the
+    same folder and keeps the file name's ending, which Keras checks
+    (``.keras``, ``.weights.h5``) and NumPy relies on (``.npz``).
+    """
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, "tmp_" + name)
+    save(tmp)
+    os.replace(tmp, path)
+
+
+def _write_text(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def load_keras_model(path, compile=True):
+    """``keras.saving.load_model(path)``, with errors that name the file.
+
+    Keras reports a damaged ``.keras`` file (one cut short by a full disk or
+    an interrupted copy) as "File not found"; this says what is wrong.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No model file at {path!r}.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path} is damaged: a .keras file is a zip archive and this one is incomplete "
+            "or not one. Save the model again (or delete the file to start afresh).")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except Exception as error:
+        raise ValueError(
+            f"{path} cannot be loaded ({type(error).__name__}: {str(error)[:200]}): it is "
+            "damaged or was saved from another model. Save it again.") from error
+
+
+def read_json(path):
+    """The JSON in ``path``, or None when there is no such file."""
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def data_fingerprint(x):
+    """A short digest of an array, so a checkpoint is not resumed on other data."""
+    data = np.ascontiguousarray(x)
+    digest = hashlib.sha256(str((data.shape, data.dtype.str)).encode())
+    digest.update(data.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _finite(value):
+    """``value`` with NaN and infinities as None: strict JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    return value
+
+
+def _to_json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)  # arrays never get here: _finite made them lists
+
+
+def cpu_threads():
+    """The CPU cores this process may run on (``taskset`` narrows them)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count()
+
+
+def library_versions():
+    """Versions of Python and of the libraries that shape the results."""
+    import scipy
+    import sklearn
+
+    versions = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        # Results on a CPU depend on how many threads share the work.
+        "cpu_threads": cpu_threads(),
+    }
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    return versions
+
+
+def restore_training_state(model, path):
+    """Set ``model``'s weights and its optimizer's state to those saved in ``path``."""
+    saved = load_keras_model(path)
+    model.set_weights(saved.get_weights())
+    model.optimizer.build(model.trainable_variables)
+    for variable, value in zip(model.optimizer.variables, saved.optimizer.variables):
+        variable.assign(value)
+
+
+class PretrainCheckpoint(keras.callbacks.Callback):
+    """Saves model + optimizer state every few epochs, atomically, with the
+    losses and training seconds so far (so a resumed run reports them all)."""
+
+    def __init__(self, directory, every, seed):
+        super().__init__()
+        self.directory = os.fspath(directory)
+        self.every = max(int(every), 1)
+        self.model_path = os.path.join(self.directory, "pretrain_checkpoint.keras")
+        self.state_path = os.path.join(self.directory, "pretrain_checkpoint.json")
+        self.earlier = {"loss": [], "seconds": 0.0, "seed": int(seed)}
+
+    def restore(self, autoencoder):
+        """Load the checkpoint if there is one; returns (epoch, earlier losses and seconds)."""
+        if not (os.path.isfile(self.model_path) and os.path.isfile(self.state_path)):
+            return 0, self.earlier
+        with open(self.state_path) as f:
+            state = json.load(f)
+        epoch = int(state["epoch"])
+        if "seed" not in state:
+            raise ValueError(
+                f"The pretraining checkpoint in {self.directory} was written by an older "
+                "version, which did not record the seed of the batch orders, so it cannot be "
+                f"continued as it began. Delete {self.state_path} to pretrain afresh.")
+        self.earlier = {"loss": list(state["loss"]), "seconds": float(state["seconds"]),
+                        "seed": int(state["seed"])}
+        restore_training_state(autoencoder, self.model_path)
+        print(f"Resuming pretraining from the checkpoint at epoch {epoch}.")
+        return epoch, self.earlier
+
+    def on_train_begin(self, logs=None):
+        self.start, self.losses = time.perf_counter(), list(self.earlier["loss"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.losses.append(float((logs or {}).get("loss", float("nan"))))
+        if (epoch + 1) % self.every:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        atomic_save(self.model_path, self.model.save)
+        seconds = self.earlier["seconds"] + time.perf_counter() - self.start
+        atomic_write_json(self.state_path, {"epoch": epoch + 1, "loss": self.losses,
+                                            "seconds": seconds, "seed": self.earlier["seed"]})
+
+    def remove(self):
+        for path in (self.model_path, self.state_path):
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def weights_fingerprint(model):
+    """A digest of the weights self-training starts from, the centres left out.
+
+    They are the pretrained autoencoder's, loaded bit for bit; the centres
+    come from K-means, which another machine need not repeat to the last bit.
+    """
+    weights = [np.ravel(w.numpy()) for layer in model.layers
+               if not isinstance(layer, ClusteringLayer) for w in layer.weights]
+    return data_fingerprint(np.concatenate(weights) if weights else np.zeros(0))
+
+
+class SelfTrainingCheckpoint:
+    """Self-training's state at a target update: the model with its optimizer
+    state, the labels of the last update and the loop's counters.
+
+    The model and the labels go to files named by the iteration; the JSON
+    that names them is written last and atomically, so a run stopped while
+    saving still finds the previous complete checkpoint.
+    """
+
+    STATE_FILE = "self_training_checkpoint.json"
+
+    def __init__(self, directory, settings):
+        self.directory = os.fspath(directory)
+        self.settings = settings
+        self.state_path = os.path.join(self.directory, self.STATE_FILE)
+
+    def _read(self):
+        return read_json(self.state_path)
+
+    def restore(self, model):
+        state = self._read()
+        if state is None:
+            return None
+        if state["settings"] != self.settings:
+            changed = sorted(k for k in self.settings
+                             if state["settings"].get(k) != self.settings[k])
+            raise ValueError(
+                f"The self-training checkpoint in {self.directory} was made with other "
+                f"data, model or settings ({', '.join(changed)} differ). Pass the same ones to "
+                "resume it, or delete that folder to start afresh."
+            )
+        restore_training_state(model, os.path.join(self.directory, state["model"]))
+        with np.load(os.path.join(self.directory, state["labels"])) as arrays:
+            state["y_pred_last"] = arrays["y_pred_last"] if arrays["known"] else None
+        return state
+
+    def save(self, model, state, y_pred_last):
+        os.makedirs(self.directory, exist_ok=True)
+        previous = self._read()
+        stem = os.path.join(self.directory, f"self_training_{state['iteration']}")
+        atomic_save(stem + ".keras", model.save)
+        labels = np.zeros(0, int) if y_pred_last is None else y_pred_last
+        atomic_save(stem + ".npz", lambda tmp: np.savez(
+            tmp, known=y_pred_last is not None, y_pred_last=labels))
+        names = {"model": os.path.basename(stem) + ".keras", "labels": os.path.basename(stem) + ".npz"}
+        atomic_write_json(self.state_path, {**state, **names, "settings": self.settings})
+        if previous is not None:
+            self._remove_files(previous, keep=names.values())
+
+    def _remove_files(self, state, keep=()):
+        for name in (state["model"], state["labels"]):
+            path = os.path.join(self.directory, name)
+            if name not in keep and os.path.exists(path):
+                os.remove(path)
+
+    def remove(self):
+        state = self._read()
+        if state is None:
+            return
+        self._remove_files(state)
+        os.remove(self.state_path)
+        if not os.listdir(self.directory):
+            os.rmdir(self.directory)
+
+
+class FitProgress:
+    """What ``fit`` keeps in ``checkpoint_dir``: a stamp naming the fit (its
+    parameters and data), the pretraining checkpoints, then the pretrained
+    weights, and the self-training checkpoint."""
+
+    STAMP = "fit.json"
+
+    def __init__(self, estimator, X):
+        self.directory = check_writable_dir(estimator.checkpoint_dir, name="checkpoint_dir")
+        self.stamp_path = os.path.join(self.directory, self.STAMP)
+        self.weights = os.path.join(self.directory, AE_WEIGHTS_FILE)
+        self.self_training = os.path.join(self.directory, "self_training")
+        params = {k: v for k, v in estimator.get_params().items()
+                  if k not in ("verbose", "checkpoint_dir")}
+        # As it reads back from JSON, to compare with a saved one.
+        stamp = json.loads(json.dumps({"class": type(estimator).__name__, "params": params,
+                                       "data": data_fingerprint(X)}, default=str))
+        self.state = self._read() or {}
+        if self.state:
+            changed = sorted(k for k in stamp if self.state.get(k) != stamp[k])
+            if changed:
+                raise ValueError(
+                    f"checkpoint_dir={self.directory!r} holds the progress of another fit "
+                    f"({', '.join(changed)} differ). Call fit with the same data and "
+                    "parameters to continue it, or use another folder (or empty this one)."
+                )
+        else:
+            self.state = stamp
+            atomic_write_json(self.stamp_path, stamp)
+
+    def _read(self):
+        return read_json(self.stamp_path)
+
+    def pretrained(self):
+        return "pretrain" in self.state and os.path.isfile(self.weights)
+
+    def load_pretrained(self, ae):
+        load_autoencoder_weights(ae, self.weights)
+        return {**self.state["pretrain"], "loaded_from": self.weights}
+
+    def save_pretrained(self, ae, info):
+        atomic_save(self.weights, ae.save_weights)
+        self.state["pretrain"] = info
+        atomic_write_json(self.stamp_path, self.state)
+
+    def remove(self):
+        for path in (self.weights, self.stamp_path):
+            if os.path.exists(path):
+                os.remove(path)
+        if not os.listdir(self.directory):
+            os.rmdir(self.directory)

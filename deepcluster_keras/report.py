@@ -1,0 +1,268 @@
+"""Reports of ``reproduce`` folders: per-folder summaries, tables over
+folders, and the published figures they are compared with.
+
+The published figures are data, with their sources, in ``published.json``
+beside this module.
+"""
+
+import json
+import os
+import warnings
+
+import numpy as np
+
+from deepcluster_keras import metrics
+from deepcluster_keras.methods import METHODS, NAMES, recipe_defaults, resolved_recipe
+from deepcluster_keras.persistence import atomic_write_json, atomic_write_text, read_json
+
+#: A class counts as mixed up when its matched cluster holds less than this share of it.
+MIXED_THRESHOLD = 0.8
+PUBLISHED_FILE = os.path.join(os.path.dirname(__file__), "published.json")
+
+
+def _published_data():
+    with open(PUBLISHED_FILE) as f:
+        return json.load(f)
+
+
+def published(dataset, autoencoder="dense"):
+    """The published figures of ``dataset`` with ``autoencoder``, by method."""
+    return {f["method"]: f for f in _published_data()["figures"]
+            if f["dataset"] == dataset and f["autoencoder"] == autoencoder}
+
+
+def published_pretraining_loss():
+    """The tutorial's logged MNIST pretraining loss: ``{epoch: loss}`` and its source."""
+    entry = _published_data()["pretraining_loss"]
+    return {int(e): v for e, v in entry["loss_by_epoch"].items()}, entry["source"]
+
+
+def wilson_interval(successes, n, z=1.959964):
+    """The Wilson score interval of a proportion (95% by default)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+
+
+def tutorial_rates(folder):
+    """How often the seeds in ``folder`` reach the tutorial's figures (DEC ACC >= 0.96,
+    AE + K-means ACC >= 0.90): count, seeds, Wilson 95% interval, and Fisher's exact
+    test against the public port's runs (``published.json``)."""
+    from scipy.stats import fisher_exact
+
+    port = _published_data()["runs_reaching"]
+    runs = [read_json(p) for p in seed_files(folder)]
+    rates = {}
+    for method, threshold, key in (("dec", 0.96, "dec_acc_at_least_0.96"),
+                                   ("ae_kmeans", 0.90, "ae_kmeans_acc_at_least_0.90")):
+        accs = [r["metrics"][method]["acc"] for r in runs if method in r["metrics"]]
+        k, n = sum(a >= threshold for a in accs), len(accs)
+        theirs = port[key]
+        rates[method] = {
+            "threshold": threshold, "reached": k, "seeds": n, "interval": wilson_interval(k, n),
+            "port": [theirs, port["runs"]],
+            "fisher_p": float(fisher_exact([[k, n - k], [theirs, port["runs"] - theirs]])[1]),
+        }
+    return rates
+
+
+def rate_line(folder):
+    """One Markdown line per criterion of :func:`tutorial_rates`."""
+    lines = []
+    for method, rate in tutorial_rates(folder).items():
+        lo, hi = rate["interval"]
+        lines.append(
+            f"- {NAMES[method]} ACC >= {rate['threshold']:.2f}: {rate['reached']} of "
+            f"{rate['seeds']} seeds in `{os.path.normpath(folder)}` (95% Wilson interval "
+            f"{lo:.2f}-{hi:.2f}); the port: {rate['port'][0]} of {rate['port'][1]} (Fisher's exact "
+            f"test p = {rate['fisher_p']:.2f})")
+    return lines
+
+
+def seed_files(out):
+    return [os.path.join(out, f) for f in sorted(os.listdir(out))
+            if f.startswith("seed_") and f.endswith(".json")]
+
+
+def summarize(out, seeds):
+    """Per method: each seed's ACC/NMI/ARI, mean / std / min / median / max,
+    and the published figure; written to ``summary.json`` and ``summary.md``."""
+    summary = _summary(out, seeds)
+    atomic_write_json(os.path.join(out, "summary.json"), summary)
+    atomic_write_text(os.path.join(out, "summary.md"), summary["markdown"] + "\n")
+    return summary
+
+
+def _summary(out, seeds):
+    runs = {s: read_json(os.path.join(out, f"seed_{s}.json")) for s in seeds}
+    runs = {s: r for s, r in runs.items() if r}
+    recipe = next((r["config"] for r in runs.values()), {})
+    figures = published(recipe.get("dataset"), recipe.get("autoencoder", "dense"))
+    summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r["complete"]),
+               "recipe": {**recipe, "n_samples": next((r["n_samples"] for r in runs.values()), None)},
+               "methods": {}}
+    for method in METHODS:
+        per_seed = {s: r["metrics"][method] for s, r in runs.items() if method in r["metrics"]}
+        if not per_seed:
+            continue
+        stats = {}
+        for key in ("acc", "nmi", "ari"):
+            values = np.array([m[key] for m in per_seed.values()])
+            stats[key] = {"mean": float(values.mean()), "std": float(values.std()),
+                          "min": float(values.min()), "median": float(np.median(values)),
+                          "max": float(values.max())}
+        summary["methods"][method] = {
+            "per_seed": per_seed,
+            "stats": stats,
+            "published": figures.get(method),
+            "mixed_classes": {s: metrics.mixed_classes(r["confusion"][method], MIXED_THRESHOLD)
+                              for s, r in runs.items() if method in r.get("confusion", {})},
+        }
+    summary["seconds_per_seed"] = {s: r["seconds"] for s, r in runs.items()}
+    summary["throughput_per_seed"] = {s: r["throughput"] for s, r in runs.items()}
+    summary["markdown"] = markdown_table(summary)
+    return summary
+
+
+def _recipe_line(recipe):
+    if not recipe:
+        return ""
+    return (f"{recipe['dataset']} ({recipe['n_samples']} samples), {recipe['autoencoder']} autoencoder, "
+            f"{recipe['pretrain_epochs']} pretraining epochs ({recipe['pretrain_optimizer']}), "
+            f"self-training with {recipe['optimizer']}, maxiter {recipe['maxiter']}, "
+            f"update_interval {recipe['update_interval']}, tol {recipe['tol']}")
+
+
+def markdown_table(summary):
+    mixed = any(entry["mixed_classes"] for entry in summary["methods"].values())
+    lines = [f"Recipe: {_recipe_line(summary['recipe'])}", "",
+             "| method | seeds | ACC per seed | ACC min / median / max | ACC mean ± std "
+             "| NMI median | ARI median | published ACC |" + (" classes mixed up, per seed |" * mixed),
+             "| --- " * (8 + mixed) + "|"]
+    for method, entry in summary["methods"].items():
+        accs = ", ".join(f"{s}: {m['acc']:.3f}" for s, m in sorted(entry["per_seed"].items()))
+        st = entry["stats"]
+        lines.append(
+            f"| {NAMES[method]} | {len(entry['per_seed'])} | {accs} | "
+            f"{st['acc']['min']:.3f} / {st['acc']['median']:.3f} / {st['acc']['max']:.3f} | "
+            f"{st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} | "
+            f"{st['nmi']['median']:.3f} | {st['ari']['median']:.3f} | {_published(entry['published'])} |"
+            + (f" {_mixed_line(entry['mixed_classes'])} |" if mixed else ""))
+    if mixed:
+        lines += ["", f"Classes mixed up: those whose matched cluster holds less than "
+                  f"{MIXED_THRESHOLD:.0%} of them, with the class that holds most of the rest "
+                  "(metrics.mixed_classes)."]
+    stages = [k for k in ("kmeans_raw", "pretrain") + METHODS[1:]
+              if any(k in seconds for seconds in summary["seconds_per_seed"].values())]
+    stage_names = {**NAMES, "pretrain": "pretraining"}
+    rates = {"pretrain_samples_per_second": "pretraining samples/s",
+             **{f"{m}_iterations_per_second": f"{NAMES[m]} iterations/s" for m in ("dec", "idec")}}
+    rates = {k: v for k, v in rates.items()
+             if any(k in t for t in summary["throughput_per_seed"].values())}
+    lines += ["", "| seed | " + " | ".join(f"{stage_names[k]} (min)" for k in stages)
+              + "".join(f" | {v}" for v in rates.values()) + " |",
+              "| --- |" + " --- |" * (len(stages) + len(rates))]
+    for seed, seconds in sorted(summary["seconds_per_seed"].items()):
+        throughput = summary["throughput_per_seed"].get(seed, {})
+        cells = [f"{seconds[k] / 60:.1f}" if seconds.get(k) is not None else "" for k in stages]
+        cells += [f"{throughput[k]:.0f}" if throughput.get(k) else "" for k in rates]
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _mixed_line(mixed):
+    return ", ".join(f"{s}: " + (" ".join("+".join(map(str, g)) for g in groups) or "none")
+                     for s, groups in sorted(mixed.items()))
+
+
+def _published(pub):
+    if not pub:
+        return ""
+    return f"{pub['acc']:.3f}" + (
+        f" ({pub['acc_range'][0]:.3f}-{pub['acc_range'][1]:.3f})" if "acc_range" in pub else "")
+
+
+def comparison_table(folders):
+    """One Markdown table over several reproduction folders: per recipe and
+    method, ACC mean ± std (min-max), NMI / ARI means and the published ACC."""
+    lines = ["| folder | dataset | autoencoder, pretraining | method | seeds "
+             "| ACC mean ± std (min-max) | NMI mean | ARI mean | published ACC |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    found = {}
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"No folder {folder!r}: give folders written by "
+                "`python -m deepcluster_keras reproduce --out FOLDER`.")
+        # From the seed files, so that a run still in progress shows what it has.
+        seeds = sorted(int(os.path.basename(p)[len("seed_"):-len(".json")])
+                       for p in seed_files(folder))
+        if seeds:
+            found[folder] = seeds
+        else:  # a run that has not finished its first seed yet
+            warnings.warn(f"{folder!r} has no seed_N.json files yet; left out of the table.",
+                          stacklevel=2)
+    if not found:
+        raise FileNotFoundError(
+            f"No seed_N.json files in any of {list(folders)!r}: give folders written by "
+            "`python -m deepcluster_keras reproduce --out FOLDER`.")
+    for folder, seeds in found.items():
+        summary = _summary(folder, seeds)
+        recipe = summary["recipe"]
+        for method, entry in summary["methods"].items():
+            st = entry["stats"]
+            lines.append(
+                f"| {os.path.normpath(folder)} | {recipe['dataset']} | {recipe['autoencoder']}, "
+                f"{recipe['pretrain_epochs']} epochs{_self_training_note(recipe)} | {NAMES[method]} | "
+                f"{len(entry['per_seed'])} | {st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} "
+                f"({st['acc']['min']:.3f}-{st['acc']['max']:.3f}) | {st['nmi']['mean']:.3f} | "
+                f"{st['ari']['mean']:.3f} | {_published(entry['published'])} |")
+    return "\n".join(lines)
+
+
+def _self_training_note(recipe):
+    """Only self-training settings other than the tutorial's are named."""
+    defaults = recipe_defaults()
+    notes = [f"{recipe['optimizer']} self-training"] if recipe["optimizer"] != defaults["optimizer"] else []
+    notes += [f"{key} {recipe[key]}" for key in ("maxiter", "update_interval", "tol")
+              if recipe[key] != defaults[key]]
+    return "".join(f", {note}" for note in notes)
+
+
+def _is_tutorial_recipe(folder):
+    """Whether ``folder`` holds MNIST-70k runs of the tutorial's recipe (IDEC's gamma aside)."""
+    files = seed_files(folder)
+    if not files:
+        return False
+    config = read_json(files[0])["config"]
+    tutorial = resolved_recipe({**recipe_defaults(), "n_clusters": 10})
+    return config["dataset"] == "mnist" and all(config[k] == v for k, v in tutorial.items()
+                                                if k != "gamma")
+
+
+def results_document(folders, command):
+    """The Markdown page of ``python -m deepcluster_keras table``: ``command``
+    (which made it), one row per folder, recipe and method, and how often the
+    folders with the tutorial's MNIST recipe reach its figures."""
+    table = comparison_table(folders)  # first: it checks the folders
+    rates = [line for folder in folders if _is_tutorial_recipe(folder) for line in rate_line(folder)]
+    return "\n".join([
+        "# Results",
+        "",
+        "Generated by the command below from the `seed_N.json` files of each folder; do not edit",
+        "by hand (a test checks that it is current). Each folder's `summary.md` has the per-seed",
+        "figures, timings and the classes each run mixed up; each `seed_N.json` the machine, thread",
+        "count and library versions. Where and when the runs were made, and what they show:",
+        "`docs/`.",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        table,
+        "",
+    ] + (["## How often the tutorial's MNIST-70k figures are reached", ""] + rates + [""]
+         if rates else []))

@@ -1,0 +1,163 @@
+"""One run into an output folder: ``python -m deepcluster_keras run``.
+
+:func:`run` fits one method (see :mod:`deepcluster_keras.methods`) on a
+dataset with the estimators' recipe and writes into ``out``:
+
+- ``results.json``: metrics, configuration, timings, versions, seed, and
+  ``status`` (``running``, ``done``, ``interrupted`` or ``failed``);
+- ``ae_weights.weights.h5``: the pretrained autoencoder, reusable with
+  ``ae_weights=...`` (``--ae-weights``);
+- ``dec_model.keras``: the trained clustering model (loads with plain
+  ``keras.saving.load_model`` once ``deepcluster_keras`` is imported);
+- ``labels.npy``: the cluster of each sample;
+- PNG plots: confusion matrix, cluster image grids, training curves, and a
+  t-SNE map of the embedding.
+
+An interrupted run keeps its progress in ``out/checkpoint``: the same call
+again continues it.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from deepcluster_keras import classical, metrics, methods
+from deepcluster_keras.datasets import load_data
+from deepcluster_keras.persistence import AE_WEIGHTS_FILE, atomic_write_json, library_versions
+from deepcluster_keras.validation import check_labels, check_n_clusters, check_writable_dir
+
+MODEL_FILE = "dec_model.keras"
+RESULTS_FILE = "results.json"
+CHECKPOINT_DIR = "checkpoint"
+
+
+def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_clusters=None, seed=0,
+        ae_weights=None, out="dec_output", plots=True, verbose=1, x=None, y=None):
+    """Fit ``method`` and write its results into ``out``; returns the ``results.json`` dict.
+
+    ``recipe`` overrides the estimators' defaults (``methods.recipe_defaults()``);
+    ``x`` and ``y`` replace ``dataset`` when given. ``n_clusters`` None: the
+    number of classes in the labels.
+    """
+    methods.check_methods([method])
+    recipe = {**methods.recipe_defaults(), **(recipe or {})}
+    if n_clusters is not None:
+        recipe["n_clusters"] = check_n_clusters(n_clusters)
+    # Every setting is checked before the data is read or anything trained.
+    methods.estimator(method, recipe, ae_weights=ae_weights)._validate_params()
+    out = check_writable_dir(out, name="out")
+    if x is None:
+        x, y = load_data(dataset, data_dir=data_dir, image_shaped=recipe["autoencoder"] == "conv")
+    y = check_labels(y, len(x))
+    if n_clusters is None:
+        if y is None:
+            raise ValueError("Give n_clusters when the data has no labels.")
+        n_clusters = len(np.unique(y))
+    recipe["n_clusters"] = check_n_clusters(n_clusters)
+    say = print if verbose else (lambda *a, **k: None)
+    results = {"status": "running", "method": method, "dataset": dataset, "seed": seed,
+               "config": methods.resolved_recipe(recipe), "n_samples": int(len(x)),
+               "n_clusters": int(n_clusters), "versions": library_versions(), "metrics": {},
+               "seconds": {}}
+    results_path = os.path.join(out, RESULTS_FILE)
+    checkpoint = os.path.join(out, CHECKPOINT_DIR)
+    try:
+        if method == "kmeans_raw":
+            say(f"K-means (n_init={recipe['n_init']}) on the raw data")
+            start = time.perf_counter()
+            labels = classical.cluster(x.reshape(len(x), -1), "kmeans", n_clusters,
+                                       random_state=seed, n_init=recipe["n_init"])
+            results["seconds"]["clustering"] = time.perf_counter() - start
+            _record(results, method, x.reshape(len(x), -1), y, labels, say)
+            fitted = None
+        else:
+            fitted = methods.estimator(method, recipe, ae_weights=ae_weights, random_state=seed,
+                                       verbose=verbose, checkpoint_dir=checkpoint)
+            fitted.fit(x, y)
+            results["pretrain"] = fitted.pretrain_
+            results["seconds"].update(fitted.seconds_)
+            if ae_weights is None:
+                fitted.save_autoencoder_weights(os.path.join(out, AE_WEIGHTS_FILE))
+            z = fitted.transform(x)
+            if method in methods.ESTIMATORS:
+                _record(results, "ae_kmeans", z, y, fitted.kmeans_labels_, say, silhouette=False)
+                results["self_training"] = {"history": fitted.history_, "n_iter": fitted.n_iter_,
+                                            "converged": fitted.converged_}
+                fitted.model_.save(os.path.join(out, MODEL_FILE))
+                labels = fitted.labels_
+            else:
+                say(f"{methods.NAMES[method]} on the embedding")
+                labels, results["seconds"]["clustering"] = methods.cluster_embedding(
+                    method, fitted, x, n_clusters, seed, recipe["n_init"])
+            _record(results, method, z, y, labels, say)
+        np.save(os.path.join(out, "labels.npy"), labels)
+        if plots:
+            results["plots"] = save_plots(out, x, y, labels, fitted)
+        results["status"] = "done"
+    except KeyboardInterrupt:
+        results["status"] = "interrupted"
+        if os.path.isdir(checkpoint):
+            say(f"\nInterrupted; the progress is in {checkpoint}: rerun the same command to "
+                "continue it.", flush=True)
+        raise
+    except Exception as error:
+        results["status"] = "failed"
+        results["error"] = f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        atomic_write_json(results_path, results)
+    say(f"Results in {results_path}")
+    return results
+
+
+def _record(results, key, space, y, labels, say, silhouette=True):
+    """Scores of a clustering: against labels when given, and the silhouette
+    of ``space`` (the data or the embedding it was clustered in)."""
+    if silhouette:
+        results["silhouette"] = metrics.silhouette(space, labels, random_state=0)
+        n_noise = int(np.sum(labels == -1))
+        results["n_clusters_found"] = int(len(np.unique(labels[labels != -1])))
+        if n_noise:
+            results["n_noise"] = n_noise
+    if y is not None:
+        results["metrics"][key] = {**metrics.evaluate(y, labels), "purity": metrics.purity(y, labels)}
+        say(f"{methods.NAMES[key]}: " + metrics_line(results["metrics"][key]))
+    if silhouette:
+        say(f"silhouette {results['silhouette']:.4f}, {results['n_clusters_found']} clusters"
+            + (f", {results['n_noise']} noise points" if results.get("n_noise") else ""))
+
+
+def metrics_line(scores):
+    return "  ".join(f"{k.upper()} {v:.4f}" for k, v in scores.items())
+
+
+def save_plots(out, x, y, labels, fitted=None):
+    """Confusion matrix, cluster image grids, training curves and a t-SNE map
+    of the embedding as PNG files in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from deepcluster_keras import plots
+
+    paths = {}
+    self_trained = fitted is not None and fitted.maxiter > 0
+    if self_trained and len(fitted.history_["iteration"]) > 1:
+        axes = plots.plot_training_curves(fitted.history_, tol=fitted.tol)
+        paths["training_curves"] = plots.save_figure(axes, os.path.join(out, "training_curves.png"))
+    if y is not None:
+        ax = plots.plot_confusion_matrix(y, labels, title="clusters vs classes")
+        paths["confusion_matrix"] = plots.save_figure(ax, os.path.join(out, "confusion_matrix.png"))
+    if fitted is not None:
+        ax = plots.plot_embedding(fitted.transform(x), labels)
+        paths["embedding_tsne"] = plots.save_figure(ax, os.path.join(out, "embedding_tsne.png"))
+    grids = [("cluster_grid", labels)]
+    if self_trained:
+        grids.append(("cluster_grid_kmeans", fitted.kmeans_labels_))
+    for name, grid_labels in grids:
+        try:
+            ax = plots.plot_cluster_grid(x, grid_labels, title=name.replace("_", " "))
+        except ValueError:  # not images: no grid
+            continue
+        paths[name] = plots.save_figure(ax, os.path.join(out, name + ".png"))
+    return paths

@@ -1,0 +1,74 @@
+"""The package's shape: no import cycle, and every default of the recipe
+owned by the estimators (the functions of the step-by-step API keep the
+tutorial's, which must be the same)."""
+
+import ast
+import inspect
+import pathlib
+
+from deepcluster_keras import (DEC, IDEC, ClusteringLayer, build_clustering_model, classical, dec,
+                               init_centres, methods, pretrain, self_train)
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "deepcluster_keras"
+
+
+def imports_of(path):
+    """The package modules that ``path`` imports, at any depth of its code."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("deepcluster_keras"):
+            if node.module == "deepcluster_keras":
+                found.update(alias.name for alias in node.names
+                             if (PACKAGE / f"{alias.name}.py").is_file())
+            else:
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names
+                         if a.name.startswith("deepcluster_keras."))
+    return found
+
+
+def test_the_import_graph_has_no_cycle():
+    graph = {p.stem: imports_of(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    graph = {module: {m for m in deps if m in graph and m != module} for module, deps in graph.items()}
+    assert graph["estimator"] and graph["cli"], "the graph was read"
+
+    def cycle_from(module, path):
+        for nxt in graph[module]:
+            if nxt in path:
+                return path[path.index(nxt):] + [nxt]
+            found = cycle_from(nxt, path + [nxt])
+            if found:
+                return found
+        return None
+
+    for module in graph:
+        cycle = cycle_from(module, [module])
+        assert cycle is None, " -> ".join(cycle)
+    # The library never imports the command line or the experiments on top of it.
+    for module in ("estimator", "dec", "layers", "autoencoders", "persistence", "methods"):
+        assert not graph[module] & {"cli", "run", "reproduce", "report"}, module
+
+
+def defaults(function):
+    return {k: p.default for k, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def test_the_recipe_has_one_set_of_defaults():
+    recipe = IDEC().get_params()
+    dec_params = DEC().get_params()
+    assert {k: v for k, v in recipe.items() if k != "gamma"} == dec_params
+    assert methods.recipe_defaults() == {k: v for k, v in recipe.items() if k not in methods.NOT_RECIPE}
+    # The step-by-step functions keep the tutorial's values: the same.
+    assert defaults(pretrain)["epochs"] == recipe["pretrain_epochs"]
+    assert defaults(pretrain)["batch_size"] == recipe["batch_size"]
+    assert defaults(init_centres)["n_init"] == recipe["n_init"]
+    assert defaults(classical.cluster)["n_init"] == recipe["n_init"]
+    assert defaults(build_clustering_model)["alpha"] == recipe["alpha"]
+    assert defaults(ClusteringLayer.__init__)["alpha"] == recipe["alpha"]
+    for name in ("maxiter", "update_interval", "tol", "batch_size", "gamma"):
+        assert defaults(self_train)[name] == recipe[name], name
+    # And the optimizers they fall back on are the estimators' named ones.
+    assert defaults(dec.pretrain_optimizer)["name"] == "sgd" == DEC().pretrain_optimizer_name()
+    assert defaults(dec.clustering_optimizer)["name"] == recipe["optimizer"]
