@@ -135,7 +135,7 @@ def plot_training_curves(history, tol=None, axes=None):
     return axes
 
 
-def plot_pretraining_loss(losses, reference=None, ax=None, title=None):
+def plot_pretraining_loss(losses, reference=None, groups=None, first_epoch=1, ax=None, title=None):
     """Pretraining loss per epoch of several runs, with a reference's logged points.
 
     Parameters
@@ -143,16 +143,31 @@ def plot_pretraining_loss(losses, reference=None, ax=None, title=None):
     losses : dict of name -> list of per-epoch losses
     reference : dict of epoch (1-based) -> loss, optional, drawn as points
         (e.g. the tutorial's log, ``report.published_pretraining_loss()``)
+    groups : dict of name -> group, optional
+        Runs of one group share a colour and one legend entry.
+    first_epoch : int, default=1
+        Draw from this epoch on, on linear axes when it is above 1 (to see
+        small late differences); from epoch 1, both axes are logarithmic.
     """
+    import matplotlib.pyplot as plt
+
     ax = ax if ax is not None else _new_ax((7, 4.5))
+    groups = groups or {name: name for name in losses}
+    colours = {g: plt.cm.tab10(i % 10) for i, g in enumerate(dict.fromkeys(groups.values()))}
+    labelled = set()
     for name, values in losses.items():
-        ax.plot(np.arange(1, len(values) + 1), values, linewidth=1, label=str(name))
+        group = groups.get(name, name)
+        epochs = np.arange(1, len(values) + 1)[first_epoch - 1:]
+        ax.plot(epochs, values[first_epoch - 1:], linewidth=1, color=colours.get(group),
+                label=None if group in labelled else str(group))
+        labelled.add(group)
     if reference:
-        epochs = sorted(int(e) for e in reference)
-        ax.plot(epochs, [reference[str(e)] if str(e) in reference else reference[e] for e in epochs],
-                "k*", markersize=9, label="reference")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+        reference = {int(e): v for e, v in reference.items() if int(e) >= first_epoch}
+        epochs = sorted(reference)
+        ax.plot(epochs, [reference[e] for e in epochs], "k*", markersize=9, label="reference")
+    if first_epoch == 1:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("reconstruction loss (MSE)")
     ax.set_title(title or "pretraining loss")

@@ -58,3 +58,15 @@ def test_pretraining_loss_against_the_tutorials_log():
     assert list(lines[2].get_xdata()) == sorted(reference)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     plt.close(ax.get_figure())
+
+
+def test_pretraining_loss_groups_share_a_colour_and_late_epochs_are_linear():
+    losses = {"a 0": [0.3, 0.2, 0.1], "a 1": [0.3, 0.2, 0.15], "b 0": [0.3, 0.25, 0.2]}
+    groups = {"a 0": "folder a", "a 1": "folder a", "b 0": "folder b"}
+    ax = plots.plot_pretraining_loss(losses, {1: 0.3, 3: 0.12}, groups, first_epoch=2)
+    a0, a1, b0, reference = ax.get_lines()
+    assert a0.get_color() == a1.get_color() != b0.get_color()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["folder a", "folder b", "reference"]
+    assert list(a0.get_xdata()) == [2, 3] and list(reference.get_xdata()) == [3]
+    assert ax.get_xscale() == "linear" and ax.get_yscale() == "linear"
+    plt.close(ax.get_figure())
