@@ -37,7 +37,7 @@ def _import_keras_quietly():
 
 _import_keras_quietly()
 
-from deepcluster_keras.layers import ClusteringLayer
+from deepcluster_keras.layers import ClusteringLayer, KMeansLayer
 from deepcluster_keras.dec import (
     build_clustering_model,
     init_centres,
@@ -47,15 +47,18 @@ from deepcluster_keras.dec import (
 )
 from deepcluster_keras.autoencoders import autoencoder, conv_autoencoder
 from deepcluster_keras.datasets import load_data
-from deepcluster_keras.estimator import DEC, IDEC
+from deepcluster_keras.estimator import DEC, DKM, IDEC, AlternatingKMeans
 from deepcluster_keras import metrics
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClusteringLayer",
+    "KMeansLayer",
     "DEC",
     "IDEC",
+    "DKM",
+    "AlternatingKMeans",
     "target_distribution",
     "autoencoder",
     "conv_autoencoder",

@@ -3,7 +3,9 @@
 - ``kmeans_raw``: K-means on the raw data;
 - ``ae_<algorithm>``: a classical algorithm (:mod:`deepcluster_keras.classical`)
   on the pretrained autoencoder's embedding; ``ae_kmeans`` is also DEC's start;
-- ``dec``, ``idec``: the estimators' self-training.
+- ``dec``, ``idec``: the estimators' self-training;
+- ``dkm``, ``alternating_kmeans``: fine-tuning for a K-means-friendly
+  embedding (:mod:`deepcluster_keras.kmeans_friendly`).
 
 Every method of one seed shares one pretrained autoencoder: the estimators
 with ``maxiter=0`` pretrain it (and give AE + K-means), the self-training
@@ -13,17 +15,19 @@ methods start from its saved weights.
 import time
 
 from deepcluster_keras import classical
-from deepcluster_keras.estimator import DEC, IDEC
+from deepcluster_keras.estimator import DEC, DKM, IDEC, AlternatingKMeans
 
 #: Every method, in the order a run does them.
-METHODS = ("kmeans_raw",) + tuple(f"ae_{m}" for m in classical.METHODS) + ("dec", "idec")
+METHODS = (("kmeans_raw",) + tuple(f"ae_{m}" for m in classical.METHODS)
+           + ("dec", "idec", "dkm", "alternating_kmeans"))
 #: The tutorial's three figures.
 TUTORIAL_METHODS = ("kmeans_raw", "ae_kmeans", "dec")
 NAMES = {"kmeans_raw": "K-means, raw data", "ae_kmeans": "AE + K-means", "ae_gmm": "AE + GMM",
          "ae_agglomerative": "AE + agglomerative", "ae_spectral": "AE + spectral",
-         "ae_dbscan": "AE + DBSCAN", "dec": "DEC", "idec": "IDEC"}
+         "ae_dbscan": "AE + DBSCAN", "dec": "DEC", "idec": "IDEC", "dkm": "DKM",
+         "alternating_kmeans": "alternating K-means"}
 #: The estimator of each self-training method.
-ESTIMATORS = {"dec": DEC, "idec": IDEC}
+ESTIMATORS = {"dec": DEC, "idec": IDEC, "dkm": DKM, "alternating_kmeans": AlternatingKMeans}
 #: Parameters of a run that are not part of the recipe (they do not change the results).
 NOT_RECIPE = ("verbose", "random_state", "checkpoint_dir", "ae_weights")
 
@@ -43,10 +47,13 @@ def recipe_defaults():
 
 
 def estimator(method, recipe, **settings):
-    """The estimator that ``method`` fits: IDEC for ``"idec"``, else DEC (with
-    ``maxiter=0`` for the methods that only need the pretrained embedding)."""
+    """The estimator that ``method`` fits (DEC with ``maxiter=0`` for the
+    methods that only need the pretrained embedding), with the recipe's
+    parameters that it shares."""
     cls = ESTIMATORS.get(method, DEC)
-    names = cls().get_params()
+    names = set(cls().get_params())
+    if not issubclass(cls, DEC):
+        names.discard("alpha")  # DEC's Student's t degrees of freedom; DKM's is another alpha
     params = {k: v for k, v in {**recipe, **settings}.items() if k in names}
     if method not in ESTIMATORS:
         params["maxiter"] = 0

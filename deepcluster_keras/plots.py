@@ -95,12 +95,14 @@ def plot_cluster_grid(images, y_pred, n_per_cluster=10, image_shape=None, ax=Non
 
 
 def plot_training_curves(history, tol=None, axes=None):
-    """Self-training at each target update: scores (when labels were given)
-    and the fraction of labels changed, on a log scale with ``tol`` marked.
+    """Training's progress: scores (when labels were given) and the fraction
+    of labels changed, on a log scale with ``tol`` marked.
 
     Parameters
     ----------
-    history : dict of lists, ``SelfTrainingHistory.history``
+    history : dict of lists, from the K-means start: ``SelfTrainingHistory.history``
+        (one entry per target update) or ``KMeansFriendlyTraining.history``
+        (one entry per stage, by epoch)
     axes : a pair of matplotlib axes, optional
 
     Returns
@@ -112,25 +114,29 @@ def plot_training_curves(history, tol=None, axes=None):
 
         _, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     scores_ax, change_ax = axes
+    by_update = "iteration" in history
+    x = history["iteration"] if by_update else history["epoch"]
     for key in ("acc", "nmi", "ari"):
         if key in history:
-            scores_ax.plot(history["iteration"], history[key], marker="o", label=key.upper())
+            scores_ax.plot(x, history[key], marker="o", label=key.upper())
     if "loss" in history:
-        points = [(i, v) for i, v in zip(history["iteration"], history["loss"]) if v is not None]
+        points = [(i, v) for i, v in zip(x, history["loss"]) if v is not None]
         if points:
             loss_ax = scores_ax.twinx()
             loss_ax.plot(*zip(*points), color="gray", linestyle=":", label="loss")
-            loss_ax.set_ylabel("mean loss since the last update")
-    scores_ax.set_xlabel("iteration")
-    scores_ax.set_title("scores at each target update")
+            loss_ax.set_ylabel("mean loss since the last update" if by_update else "loss")
+    unit = "iteration" if by_update else "epoch"
+    scores_ax.set_xlabel(unit)
+    scores_ax.set_title("scores at each target update" if by_update else "scores after each stage")
     if any(key in history for key in ("acc", "nmi", "ari")):
         scores_ax.legend(loc="lower right")
-    change_ax.plot(history["iteration"][1:], history["delta_label"][1:], marker="o")
+    # The first entry is the start (K-means): nothing has changed yet.
+    change_ax.plot(x[1:], history["delta_label"][1:], marker="o")
     if tol:
         change_ax.axhline(tol, color="gray", linestyle="--", label="tol")
         change_ax.legend()
     change_ax.set_yscale("log")
-    change_ax.set_xlabel("iteration")
+    change_ax.set_xlabel(unit)
     change_ax.set_title("fraction of labels changed")
     return axes
 

@@ -135,14 +135,14 @@ class Seed:
                                                             self.recipe["n_init"])
                 self._record(method, y, labels, seconds)
         for method in (m for m in todo if m in methods.ESTIMATORS):
-            self.say(f"{methods.NAMES[method]} self-training")
+            self.say(f"{methods.NAMES[method]} training")
             fitted = self._fit(method, x, y, _checkpoint_name(method, self.recipe),
                                ae_weights=self.weights)
-            self.state["training"][method] = {"history": fitted.history_, "n_iter": fitted.n_iter_,
-                                              "converged": fitted.converged_}
-            seconds = fitted.seconds_["self_training"]
-            self.state["throughput"][f"{method}_iterations_per_second"] = \
-                fitted.n_iter_ / seconds if seconds else None
+            self.state["training"][method] = fitted.training_record()
+            seconds = fitted.seconds_["training"]
+            if hasattr(fitted, "n_iter_"):
+                self.state["throughput"][f"{method}_iterations_per_second"] = \
+                    fitted.n_iter_ / seconds if seconds else None
             self._record(method, y, fitted.labels_, seconds)
 
     def _fit(self, method, x, y, checkpoint, ae_weights):

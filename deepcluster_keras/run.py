@@ -7,7 +7,7 @@ dataset with the estimators' recipe and writes into ``out``:
   ``status`` (``running``, ``done``, ``interrupted`` or ``failed``);
 - ``ae_weights.weights.h5``: the pretrained autoencoder, reusable with
   ``ae_weights=...`` (``--ae-weights``);
-- ``dec_model.keras``: the trained clustering model (loads with plain
+- ``<method>_model.keras`` (e.g. ``dec_model.keras``): the trained model (loads with plain
   ``keras.saving.load_model`` once ``deepcluster_keras`` is imported);
 - ``labels.npy``: the cluster of each sample;
 - PNG plots: confusion matrix, cluster image grids, training curves, and a
@@ -27,7 +27,7 @@ from deepcluster_keras.datasets import load_data
 from deepcluster_keras.persistence import AE_WEIGHTS_FILE, atomic_write_json, library_versions
 from deepcluster_keras.validation import check_labels, check_n_clusters, check_writable_dir
 
-MODEL_FILE = "dec_model.keras"
+MODEL_FILE = "{method}_model.keras"
 RESULTS_FILE = "results.json"
 CHECKPOINT_DIR = "checkpoint"
 
@@ -82,9 +82,8 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
             z = fitted.transform(x)
             if method in methods.ESTIMATORS:
                 _record(results, "ae_kmeans", z, y, fitted.kmeans_labels_, say, silhouette=False)
-                results["self_training"] = {"history": fitted.history_, "n_iter": fitted.n_iter_,
-                                            "converged": fitted.converged_}
-                fitted.model_.save(os.path.join(out, MODEL_FILE))
+                results["training"] = fitted.training_record()
+                fitted.model_.save(os.path.join(out, MODEL_FILE.format(method=method)))
                 labels = fitted.labels_
             else:
                 say(f"{methods.NAMES[method]} on the embedding")
@@ -141,9 +140,9 @@ def save_plots(out, x, y, labels, fitted=None):
     from deepcluster_keras import plots
 
     paths = {}
-    self_trained = fitted is not None and fitted.maxiter > 0
-    if self_trained and len(fitted.history_["iteration"]) > 1:
-        axes = plots.plot_training_curves(fitted.history_, tol=fitted.tol)
+    trained = fitted is not None and getattr(fitted, "maxiter", 1) > 0
+    if trained and len(fitted.history_["delta_label"]) > 1:
+        axes = plots.plot_training_curves(fitted.history_, tol=getattr(fitted, "tol", None))
         paths["training_curves"] = plots.save_figure(axes, os.path.join(out, "training_curves.png"))
     if y is not None:
         ax = plots.plot_confusion_matrix(y, labels, title="clusters vs classes")
@@ -152,7 +151,7 @@ def save_plots(out, x, y, labels, fitted=None):
         ax = plots.plot_embedding(fitted.transform(x), labels)
         paths["embedding_tsne"] = plots.save_figure(ax, os.path.join(out, "embedding_tsne.png"))
     grids = [("cluster_grid", labels)]
-    if self_trained:
+    if trained:
         grids.append(("cluster_grid_kmeans", fitted.kmeans_labels_))
     for name, grid_labels in grids:
         try:

@@ -29,7 +29,7 @@ def shared_mnist():
     return root
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def blobs():
     """Three well separated Gaussian blobs in 5-D with their labels."""
     rng = np.random.default_rng(0)
@@ -90,7 +90,7 @@ def batches(monkeypatch):
     return BatchCounter(monkeypatch)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def scaled_blobs(blobs):
     """``blobs`` scaled to [0, 1], as the tutorial's data (SGD self-training
     diverges on unscaled data)."""

@@ -83,7 +83,7 @@ def test_short_run_writes_every_output(tmp_path):
     assert set(results["metrics"]) == {"ae_kmeans", "dec"}
     assert results["versions"]["cpu_threads"] >= 1
     assert 0 < results["metrics"]["dec"]["acc"] <= 1
-    assert {"pretrain", "kmeans", "self_training"} <= set(results["seconds"])
+    assert {"pretrain", "kmeans", "training"} <= set(results["seconds"])
     assert results["versions"]["keras"] and results["versions"]["scikit-learn"]
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -133,7 +133,7 @@ def test_interrupted_run_continues_with_the_same_command(tmp_path, blobs, batche
         patch.setattr(estimator.dec, "pretrain", no_pretraining)
         resumed = quick(tmp_path, x, y, **settings)
     assert batches.calls == 10, "only the batches after the last checkpoint"
-    assert resumed["status"] == "done" and resumed["self_training"]["n_iter"] == 30
+    assert resumed["status"] == "done" and resumed["training"]["n_iter"] == 30
     assert resumed["metrics"] == whole["metrics"]
     assert not (tmp_path / "out" / "checkpoint").exists()
 
@@ -156,7 +156,8 @@ def test_a_run_that_fails_says_so_in_its_results(tmp_path, blobs):
 
 
 @pytest.mark.parametrize("method", ["kmeans_raw", "ae_kmeans", "ae_gmm", "ae_agglomerative",
-                                    "ae_spectral", "ae_dbscan", "idec"])
+                                    "ae_spectral", "ae_dbscan", "idec", "dkm",
+                                    "alternating_kmeans"])
 def test_every_method_runs_and_scores(tmp_path, scaled_blobs, method):
     x, y = scaled_blobs
     # IDEC gets 20 pretraining epochs: after 10, one of the backends' random
@@ -172,7 +173,7 @@ def test_every_method_runs_and_scores(tmp_path, scaled_blobs, method):
     scores = results["metrics"][method]
     assert set(scores) == {"acc", "nmi", "ari", "purity"}
     assert scores["acc"] >= ACC_FLOOR[method], scores
-    if method == "idec":  # self-training keeps what its start found
+    if method in ("idec", "dkm", "alternating_kmeans"):  # training keeps what its start found
         assert scores["acc"] >= results["metrics"]["ae_kmeans"]["acc"] - 0.05
     assert -1 <= results["silhouette"] <= 1
     assert (tmp_path / "out" / "labels.npy").is_file()
@@ -181,4 +182,5 @@ def test_every_method_runs_and_scores(tmp_path, scaled_blobs, method):
 
 # Measured on TensorFlow: 1.0 for every method; DBSCAN may leave points as noise.
 ACC_FLOOR = {"kmeans_raw": 1.0, "ae_kmeans": 1.0, "ae_gmm": 1.0, "ae_agglomerative": 1.0,
-             "ae_spectral": 1.0, "ae_dbscan": 0.9, "idec": 1.0}
+             "ae_spectral": 1.0, "ae_dbscan": 0.9, "idec": 1.0, "dkm": 1.0,
+             "alternating_kmeans": 1.0}

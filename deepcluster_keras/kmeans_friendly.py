@@ -1,0 +1,239 @@
+"""K-means-friendly embeddings: continuous K-means (DKM) and the alternating scheme.
+
+Both fine-tune a pretrained autoencoder on
+
+    reconstruction + kmeans_weight * K-means cost of the embedding,
+
+the cost given by :class:`~deepcluster_keras.layers.KMeansLayer`, and label
+each sample by its nearest centre. They differ in how the centres move:
+
+- **DKM** (Deep k-Means; Fard, Thonet and Gaussier, 2020): the centres are
+  weights, trained with the network by gradient descent batch after batch,
+  and the cost's softmax sharpens as its inverse temperature ``alpha`` is
+  annealed (:func:`dkm_alphas`), ending close to hard K-means.
+- **Alternating** (Roy, 2024, "An Approach Towards Learning K-means-friendly
+  Deep Latent Representation"): the centres are held fixed while the
+  network trains for an epoch, then reset by classical K-means on the new
+  embedding (warm-started from the previous centres), epoch after epoch.
+
+:func:`train` runs either, in stages: a stage is one ``alpha`` for DKM (5
+epochs by default), one epoch for the alternating scheme. As in the DKM
+authors' code, the reconstruction error is summed over the features and
+averaged over the batch, the K-means cost summed over the clusters and
+averaged over the batch.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+from keras import ops
+from sklearn.cluster import KMeans
+
+from deepcluster_keras import metrics
+from deepcluster_keras.dec import PREDICT_BATCH_SIZE, ShuffledBatches
+from deepcluster_keras.layers import KMeansLayer
+from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
+
+__all__ = ["dkm_alphas", "build_kmeans_model", "train", "KMeansFriendlyTraining"]
+
+
+def dkm_alphas(n_values=40, start=0.1):
+    """The DKM authors' annealing of the inverse temperature.
+
+    ``alpha_0 = start`` and ``alpha_i = 2 ** (1 / ln(i + 1) ** 2) * alpha_{i-1}``
+    for ``i = 1, ..., n_values - 1`` (``dkm.py`` of github.com/MaziarMF/deep-k-means):
+    0.1, 0.42, 0.75, 1.08, ... 28.1 for the default 40 values.
+    """
+    alphas = [float(start)]
+    for i in range(1, int(n_values)):
+        alphas.append(2 ** (1 / np.log(i + 1) ** 2) * alphas[-1])
+    return alphas
+
+
+@keras.saving.register_keras_serializable(package="deepcluster_keras")
+def sum_squared_error(y_true, y_pred):
+    """Squared reconstruction error summed over the features, per sample."""
+    squared = ops.reshape(ops.square(y_true - y_pred), (ops.shape(y_pred)[0], -1))
+    return ops.sum(squared, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="deepcluster_keras")
+def kmeans_cost(y_true, y_pred):
+    """The K-means cost output by :class:`KMeansLayer`, per sample (no target)."""
+    return y_pred
+
+
+def build_kmeans_model(autoencoder, encoder, n_clusters, *, centres, alpha=1.0,
+                       trainable_centres=True):
+    """``autoencoder`` with a :class:`KMeansLayer` on its embedding.
+
+    The model outputs ``[reconstruction, kmeans cost]``; ``encoder`` must be
+    ``autoencoder``'s encoder (its output the embedding).
+    """
+    cost = KMeansLayer(n_clusters, weights=[centres], alpha=alpha,
+                       trainable_centres=trainable_centres, name="kmeans")(encoder.output)
+    return keras.Model(autoencoder.input, [autoencoder.output, cost], name="kmeans_friendly")
+
+
+class _Batches(ShuffledBatches):
+    """A fresh order each epoch; targets: the batch, and a dummy for the cost."""
+
+    def __getitem__(self, index):
+        batch, _ = super().__getitem__(index)
+        return batch, (batch, np.zeros(len(batch), "float32"))
+
+
+@dataclass
+class KMeansFriendlyTraining:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    history : dict of lists, one entry for the start (stage 0) and one per
+        stage: ``stage``, ``epoch``
+        (epochs trained so far), ``alpha``, ``loss``, ``reconstruction`` and
+        ``kmeans_cost`` (means over the stage's last epoch), ``delta_label``
+        (fraction of labels changed since the previous stage), and ``acc``,
+        ``nmi``, ``ari`` when labels were given.
+    labels : ndarray of shape (n_samples,), the final cluster of each sample.
+    epochs : epochs trained.
+    seconds : wall time.
+    """
+
+    history: dict = field(default_factory=dict)
+    labels: np.ndarray = None
+    epochs: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self):
+        return {"history": self.history, "epochs": self.epochs, "seconds": self.seconds}
+
+
+def train(model, x, y=None, *, alphas, epochs_per_stage, reset_centres, kmeans_weight=1.0,
+          optimizer=None, batch_size=256, seed=0, verbose=1, checkpoint_dir=None):
+    """Fine-tune a :func:`build_kmeans_model` model stage by stage.
+
+    Parameters
+    ----------
+    model : keras.Model from :func:`build_kmeans_model`.
+    x : ndarray
+    y : ndarray of shape (n_samples,), optional; only for reporting.
+    alphas : list of float or None
+        The inverse temperature of each stage (None: the hard K-means cost).
+    epochs_per_stage : int
+    reset_centres : bool
+        Before each stage and after the last, set the centres by K-means on
+        the embedding, warm-started from the current centres (the
+        alternating scheme); the labels are then the last K-means'. Else
+        the centres train with the network (DKM) and the labels are the
+        nearest centres.
+    kmeans_weight : float >= 0, the cost's weight (DKM's lambda).
+    optimizer : default ``Adam()``, as the DKM authors' code.
+    batch_size : int
+    seed : int, seed of the batch orders and the K-means steps.
+    verbose : 0 silent, 1 a line per stage.
+    checkpoint_dir : str, optional
+        Save the model (with its optimizer state) and the history after
+        every stage, and continue from there when called again.
+    """
+    layer = model.get_layer("kmeans")
+    encoder = keras.Model(model.input, layer.input)
+    model.compile(optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(),
+                  loss=[sum_squared_error, kmeans_cost], loss_weights=[1.0, float(kmeans_weight)])
+    say = print if verbose else (lambda *a, **k: None)
+    alphas = list(alphas)
+    batches = _Batches(x, batch_size, seed=seed)
+    history = {k: [] for k in ("stage", "epoch", "alpha", "loss", "reconstruction",
+                               "kmeans_cost", "delta_label")}
+    if y is not None:
+        history.update(acc=[], nmi=[], ari=[])
+    first, seconds, labels = 0, 0.0, None
+    checkpoint = None
+    if checkpoint_dir is not None:
+        settings = {"data": data_fingerprint(x), "alphas": alphas, "epochs_per_stage":
+                    int(epochs_per_stage), "reset_centres": bool(reset_centres),
+                    "kmeans_weight": float(kmeans_weight), "batch_size": int(batch_size),
+                    "seed": int(seed)}
+        checkpoint = SelfTrainingCheckpoint(checkpoint_dir, settings)
+        model.optimizer.build(model.trainable_variables)
+        state = checkpoint.restore(model)
+        if state is not None:
+            first, history, seconds, labels = (state["iteration"], state["history"],
+                                               state["seconds"], state["y_pred_last"])
+            say(f"Resuming from the checkpoint after stage {first} of {len(alphas)}.")
+    if labels is None:  # the start: the K-means centres' labels
+        labels = _labels(encoder, layer, x)
+        _append(history, {"stage": 0, "epoch": 0, "alpha": None, "loss": None,
+                          "reconstruction": None, "kmeans_cost": None, "delta_label": 0.0,
+                          **({} if y is None else metrics.evaluate(y, labels))})
+    start = time.perf_counter() - seconds
+    for stage in range(first, len(alphas)):
+        if reset_centres:
+            labels = _reset_centres(encoder, layer, x, seed + stage)
+        if alphas[stage] is not None:
+            layer.alpha.assign(alphas[stage])
+        epoch = stage * epochs_per_stage
+        fit = model.fit(batches, epochs=epoch + epochs_per_stage, initial_epoch=epoch,
+                        shuffle=False, verbose=0,
+                        callbacks=[batches.epoch_callback(), keras.callbacks.TerminateOnNaN()])
+        logs = {k: float(v[-1]) for k, v in fit.history.items()}
+        if not np.isfinite(logs["loss"]):
+            raise FloatingPointError(
+                f"Training diverged in stage {stage + 1} (loss={logs['loss']}). Scale the data "
+                "to [0, 1], lower kmeans_weight or the learning rate.")
+        previous = labels
+        labels = (_reset_centres(encoder, layer, x, seed + stage + 1)
+                  if reset_centres and stage == len(alphas) - 1 else _labels(encoder, layer, x))
+        entry = {"stage": stage + 1, "epoch": epoch + epochs_per_stage, "alpha": alphas[stage],
+                 "loss": logs["loss"], "reconstruction": _output_loss(model, logs, 0),
+                 "kmeans_cost": _output_loss(model, logs, 1),
+                 "delta_label": float(np.mean(labels != previous))}
+        if y is not None:
+            entry.update(metrics.evaluate(y, labels))
+        _append(history, entry)
+        say(f"   stage {stage + 1}/{len(alphas)}" + (f"  alpha {alphas[stage]:.3g}"
+                                                     if alphas[stage] is not None else "")
+            + f"  loss {entry['loss']:.4f}  changed {entry['delta_label']:.4f}"
+            + "".join(f"  {k.upper()} {entry[k]:.4f}" for k in ("acc", "nmi", "ari") if k in entry),
+            flush=True)
+        if checkpoint is not None:
+            checkpoint.save(model, {"iteration": stage + 1, "history": history,
+                                    "seconds": time.perf_counter() - start}, labels)
+    if checkpoint is not None:
+        checkpoint.remove()
+    return KMeansFriendlyTraining(history=history, labels=labels,
+                                  epochs=len(alphas) * epochs_per_stage,
+                                  seconds=time.perf_counter() - start)
+
+
+def _append(history, entry):
+    for k in history:
+        history[k].append(entry[k])
+
+
+def _output_loss(model, logs, index):
+    """The loss of output ``index`` from ``fit``'s logs (None if Keras did not log it)."""
+    return logs.get(f"{model.output_names[index]}_loss")
+
+
+def _labels(encoder, layer, x):
+    """The nearest centre of each sample."""
+    z = encoder.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    return nearest_centres(z, ops.convert_to_numpy(layer.clusters))
+
+
+def nearest_centres(z, centres):
+    """Index of the nearest of ``centres`` for each row of ``z``."""
+    distances = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    return distances.argmin(1)
+
+
+def _reset_centres(encoder, layer, x, seed):
+    """K-means on the embedding, warm-started from the layer's centres; sets them."""
+    z = encoder.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    kmeans = KMeans(layer.n_clusters, init=ops.convert_to_numpy(layer.clusters), n_init=1,
+                    random_state=seed).fit(z)
+    layer.clusters.assign(kmeans.cluster_centers_.astype("float32"))
+    return kmeans.labels_
