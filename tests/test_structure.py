@@ -6,8 +6,9 @@ import ast
 import inspect
 import pathlib
 
-from deepcluster_keras import (DEC, IDEC, ClusteringLayer, build_clustering_model, classical, dec,
-                               init_centres, methods, pretrain, self_train)
+from deepcluster_keras import (DEC, DKM, IDEC, AlternatingKMeans, ClusteringLayer,
+                               build_clustering_model, classical, dec, init_centres,
+                               kmeans_friendly, methods, pretrain, self_train)
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "deepcluster_keras"
 
@@ -72,3 +73,16 @@ def test_the_recipe_has_one_set_of_defaults():
     # And the optimizers they fall back on are the estimators' named ones.
     assert defaults(dec.pretrain_optimizer)["name"] == "sgd" == DEC().pretrain_optimizer_name()
     assert defaults(dec.clustering_optimizer)["name"] == recipe["optimizer"]
+
+
+def test_every_estimator_shares_the_recipes_start():
+    """Each estimator repeats the shared parameters in its signature (as
+    scikit-learn's do); their defaults must be DEC's, and the K-means-friendly
+    training's batch size the recipe's."""
+    shared = ("n_clusters", "autoencoder", "ae_weights", "pretrain_epochs", "pretrain_optimizer",
+              "batch_size", "n_init", "optimizer", "verbose", "random_state", "checkpoint_dir")
+    recipe = DEC().get_params()
+    for cls in (IDEC, DKM, AlternatingKMeans):
+        params = cls().get_params()
+        assert {k: params[k] for k in shared} == {k: recipe[k] for k in shared}, cls.__name__
+    assert defaults(kmeans_friendly.train)["batch_size"] == recipe["batch_size"]
