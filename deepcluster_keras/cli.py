@@ -83,7 +83,9 @@ def parser():
                      help="dec (default); idec: DEC keeping the decoder (loss gamma*KL + MSE); "
                      "dkm: Deep k-Means (continuous K-means, centres trained with the network); "
                      "alternating_kmeans: K-means reset every epoch between epochs of "
-                     "reconstruction + K-means cost (both with their estimators' defaults); "
+                     "reconstruction + K-means cost; rim, imsat: a softmax network trained on the "
+                     "raw data by information maximisation (IMSAT: with self-augmentation, VAT) "
+                     "(these four with their estimators' defaults); "
                      "kmeans_raw: K-means on the raw data; ae_ALGORITHM: a classical algorithm "
                      "on the pretrained embedding")
     one.add_argument("--n-clusters", type=_int_at_least(2), default=None,

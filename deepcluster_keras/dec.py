@@ -22,6 +22,7 @@ from deepcluster_keras.persistence import (PretrainCheckpoint, SelfTrainingCheck
                                            data_fingerprint, weights_fingerprint)
 
 __all__ = [
+    "EpochTraining",
     "target_distribution",
     "pretrain",
     "init_centres",
@@ -293,6 +294,28 @@ class SelfTrainingHistory:
             "seconds": self.seconds,
             "iterations_per_second": self.n_iter / self.seconds if self.seconds else None,
         }
+
+
+@dataclass
+class EpochTraining:
+    """What an epoch-based training did (:func:`kmeans_friendly.train`,
+    :func:`imsat.train`).
+
+    Attributes
+    ----------
+    history : dict of lists, one entry per stage or epoch (see the training function).
+    labels : ndarray of shape (n_samples,), the final cluster of each sample.
+    epochs : epochs trained.
+    seconds : wall time.
+    """
+
+    history: dict = field(default_factory=dict)
+    labels: np.ndarray = None
+    epochs: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self):
+        return {"history": self.history, "epochs": self.epochs, "seconds": self.seconds}
 
 
 def self_train(

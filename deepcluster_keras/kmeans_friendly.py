@@ -24,7 +24,6 @@ averaged over the batch.
 """
 
 import time
-from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -32,11 +31,11 @@ from keras import ops
 from sklearn.cluster import KMeans
 
 from deepcluster_keras import metrics
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE, ShuffledBatches
+from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches
 from deepcluster_keras.layers import KMeansLayer
 from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
 
-__all__ = ["dkm_alphas", "build_kmeans_model", "train", "KMeansFriendlyTraining"]
+__all__ = ["dkm_alphas", "build_kmeans_model", "train"]
 
 
 def dkm_alphas(n_values=40, start=0.1):
@@ -85,32 +84,6 @@ class _Batches(ShuffledBatches):
         return batch, (batch, np.zeros(len(batch), "float32"))
 
 
-@dataclass
-class KMeansFriendlyTraining:
-    """What :func:`train` did.
-
-    Attributes
-    ----------
-    history : dict of lists, one entry for the start (stage 0) and one per
-        stage: ``stage``, ``epoch``
-        (epochs trained so far), ``alpha``, ``loss``, ``reconstruction`` and
-        ``kmeans_cost`` (means over the stage's last epoch), ``delta_label``
-        (fraction of labels changed since the previous stage), and ``acc``,
-        ``nmi``, ``ari`` when labels were given.
-    labels : ndarray of shape (n_samples,), the final cluster of each sample.
-    epochs : epochs trained.
-    seconds : wall time.
-    """
-
-    history: dict = field(default_factory=dict)
-    labels: np.ndarray = None
-    epochs: int = 0
-    seconds: float = 0.0
-
-    def to_dict(self):
-        return {"history": self.history, "epochs": self.epochs, "seconds": self.seconds}
-
-
 def train(model, x, y=None, *, alphas, epochs_per_stage, reset_centres, kmeans_weight=1.0,
           optimizer=None, batch_size=256, seed=0, verbose=1, checkpoint_dir=None):
     """Fine-tune a :func:`build_kmeans_model` model stage by stage.
@@ -137,6 +110,15 @@ def train(model, x, y=None, *, alphas, epochs_per_stage, reset_centres, kmeans_w
     checkpoint_dir : str, optional
         Save the model (with its optimizer state) and the history after
         every stage, and continue from there when called again.
+
+    Returns
+    -------
+    :class:`~deepcluster_keras.dec.EpochTraining`, whose ``history`` has one
+    entry for the start (stage 0) and one per stage: ``stage``, ``epoch``
+    (epochs trained so far), ``alpha``, ``loss``, ``reconstruction`` and
+    ``kmeans_cost`` (means over the stage's last epoch), ``delta_label``
+    (fraction of labels changed since the previous stage), and ``acc``,
+    ``nmi``, ``ari`` when labels were given.
     """
     layer = model.get_layer("kmeans")
     encoder = keras.Model(model.input, layer.input)
@@ -203,7 +185,7 @@ def train(model, x, y=None, *, alphas, epochs_per_stage, reset_centres, kmeans_w
                                     "seconds": time.perf_counter() - start}, labels)
     if checkpoint is not None:
         checkpoint.remove()
-    return KMeansFriendlyTraining(history=history, labels=labels,
+    return EpochTraining(history=history, labels=labels,
                                   epochs=len(alphas) * epochs_per_stage,
                                   seconds=time.perf_counter() - start)
 

@@ -5,7 +5,9 @@
   on the pretrained autoencoder's embedding; ``ae_kmeans`` is also DEC's start;
 - ``dec``, ``idec``: the estimators' self-training;
 - ``dkm``, ``alternating_kmeans``: fine-tuning for a K-means-friendly
-  embedding (:mod:`deepcluster_keras.kmeans_friendly`).
+  embedding (:mod:`deepcluster_keras.kmeans_friendly`);
+- ``rim``, ``imsat``: a softmax network trained on the raw data by
+  information maximisation (:mod:`deepcluster_keras.imsat`), no autoencoder.
 
 Every method of one seed shares one pretrained autoencoder: the estimators
 with ``maxiter=0`` pretrain it (and give AE + K-means), the self-training
@@ -15,19 +17,22 @@ methods start from its saved weights.
 import time
 
 from deepcluster_keras import classical
-from deepcluster_keras.estimator import DEC, DKM, IDEC, AlternatingKMeans
+from deepcluster_keras.estimator import DEC, DKM, IDEC, IMSAT, RIM, AlternatingKMeans
 
 #: Every method, in the order a run does them.
 METHODS = (("kmeans_raw",) + tuple(f"ae_{m}" for m in classical.METHODS)
-           + ("dec", "idec", "dkm", "alternating_kmeans"))
+           + ("dec", "idec", "dkm", "alternating_kmeans", "rim", "imsat"))
 #: The tutorial's three figures.
 TUTORIAL_METHODS = ("kmeans_raw", "ae_kmeans", "dec")
 NAMES = {"kmeans_raw": "K-means, raw data", "ae_kmeans": "AE + K-means", "ae_gmm": "AE + GMM",
          "ae_agglomerative": "AE + agglomerative", "ae_spectral": "AE + spectral",
          "ae_dbscan": "AE + DBSCAN", "dec": "DEC", "idec": "IDEC", "dkm": "DKM",
-         "alternating_kmeans": "alternating K-means"}
+         "alternating_kmeans": "alternating K-means", "rim": "RIM", "imsat": "IMSAT"}
 #: The estimator of each self-training method.
-ESTIMATORS = {"dec": DEC, "idec": IDEC, "dkm": DKM, "alternating_kmeans": AlternatingKMeans}
+ESTIMATORS = {"dec": DEC, "idec": IDEC, "dkm": DKM, "alternating_kmeans": AlternatingKMeans,
+              "rim": RIM, "imsat": IMSAT}
+#: The methods on the raw data, without the autoencoder.
+RAW_METHODS = ("kmeans_raw", "rim", "imsat")
 #: Parameters of a run that are not part of the recipe (they do not change the results).
 NOT_RECIPE = ("verbose", "random_state", "checkpoint_dir", "ae_weights")
 
@@ -54,6 +59,8 @@ def estimator(method, recipe, **settings):
     names = set(cls().get_params())
     if not issubclass(cls, DEC):
         names.discard("alpha")  # DEC's Student's t degrees of freedom; DKM's is another alpha
+    if "ae_weights" not in names:  # no autoencoder: its own defaults (IMSAT's batch is 250)
+        names &= {"n_clusters", *NOT_RECIPE}
     params = {k: v for k, v in {**recipe, **settings}.items() if k in names}
     if method not in ESTIMATORS:
         params["maxiter"] = 0

@@ -101,7 +101,7 @@ def plot_training_curves(history, tol=None, axes=None):
     Parameters
     ----------
     history : dict of lists, from the K-means start: ``SelfTrainingHistory.history``
-        (one entry per target update) or ``KMeansFriendlyTraining.history``
+        (one entry per target update) or ``EpochTraining.history``
         (one entry per stage, by epoch)
     axes : a pair of matplotlib axes, optional
 

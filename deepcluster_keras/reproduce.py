@@ -101,7 +101,10 @@ class Seed:
             labels = classical.cluster(x.reshape(len(x), -1), "kmeans", self.recipe["n_clusters"],
                                        random_state=self.seed, n_init=self.recipe["n_init"])
             self._record("kmeans_raw", y, labels, time.perf_counter() - start)
-        if any(m != "kmeans_raw" for m in todo):
+        for method in (m for m in todo if m in methods.RAW_METHODS and m != "kmeans_raw"):
+            os.makedirs(self.work, exist_ok=True)
+            self._train(method, x, y, ae_weights=None)
+        if any(m not in methods.RAW_METHODS for m in todo):
             self._autoencoder_methods(x, y, todo_methods)
         self.state["complete"] = all(m in self.state["metrics"] for m in todo_methods)
         self._save()
@@ -134,16 +137,20 @@ class Seed:
                                                             self.recipe["n_clusters"], self.seed,
                                                             self.recipe["n_init"])
                 self._record(method, y, labels, seconds)
-        for method in (m for m in todo if m in methods.ESTIMATORS):
-            self.say(f"{methods.NAMES[method]} training")
-            fitted = self._fit(method, x, y, _checkpoint_name(method, self.recipe),
-                               ae_weights=self.weights)
-            self.state["training"][method] = fitted.training_record()
-            seconds = fitted.seconds_["training"]
-            if hasattr(fitted, "n_iter_"):
-                self.state["throughput"][f"{method}_iterations_per_second"] = \
-                    fitted.n_iter_ / seconds if seconds else None
-            self._record(method, y, fitted.labels_, seconds)
+        for method in (m for m in todo if m in methods.ESTIMATORS and m not in methods.RAW_METHODS):
+            self._train(method, x, y, ae_weights=self.weights)
+
+    def _train(self, method, x, y, ae_weights):
+        """Fit a training method's estimator and record what it did."""
+        self.say(f"{methods.NAMES[method]} training")
+        fitted = self._fit(method, x, y, _checkpoint_name(method, self.recipe),
+                           ae_weights=ae_weights)
+        self.state["training"][method] = fitted.training_record()
+        seconds = fitted.seconds_["training"]
+        if hasattr(fitted, "n_iter_"):
+            self.state["throughput"][f"{method}_iterations_per_second"] = \
+                fitted.n_iter_ / seconds if seconds else None
+        self._record(method, y, fitted.labels_, seconds)
 
     def _fit(self, method, x, y, checkpoint, ae_weights):
         """The method's estimator, fitted from the seed (and its weights)."""
@@ -156,7 +163,7 @@ class Seed:
         """Results recorded from an autoencoder whose weights are gone (a new
         checkout: work/ is not in git) would mix with results from the new
         one in this seed's row: they run again on the new autoencoder."""
-        stale = [m for m in self.state["metrics"] if m != "kmeans_raw"]
+        stale = [m for m in self.state["metrics"] if m not in methods.RAW_METHODS]
         if not stale:
             return
         self.say(f"{self.weights} is missing, so {', '.join(methods.NAMES[m] for m in stale)} "

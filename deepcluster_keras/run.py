@@ -71,6 +71,14 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
             results["seconds"]["clustering"] = time.perf_counter() - start
             _record(results, method, x.reshape(len(x), -1), y, labels, say)
             fitted = None
+        elif method in methods.RAW_METHODS:  # a network on the raw data
+            fitted = methods.estimator(method, recipe, random_state=seed, verbose=verbose,
+                                       checkpoint_dir=checkpoint).fit(x, y)
+            results["seconds"].update(fitted.seconds_)
+            results["training"] = fitted.training_record()
+            fitted.model_.save(os.path.join(out, MODEL_FILE.format(method=method)))
+            labels = fitted.labels_
+            _record(results, method, x.reshape(len(x), -1), y, labels, say)
         else:
             fitted = methods.estimator(method, recipe, ae_weights=ae_weights, random_state=seed,
                                        verbose=verbose, checkpoint_dir=checkpoint)
@@ -147,11 +155,11 @@ def save_plots(out, x, y, labels, fitted=None):
     if y is not None:
         ax = plots.plot_confusion_matrix(y, labels, title="clusters vs classes")
         paths["confusion_matrix"] = plots.save_figure(ax, os.path.join(out, "confusion_matrix.png"))
-    if fitted is not None:
+    if hasattr(fitted, "transform"):
         ax = plots.plot_embedding(fitted.transform(x), labels)
         paths["embedding_tsne"] = plots.save_figure(ax, os.path.join(out, "embedding_tsne.png"))
     grids = [("cluster_grid", labels)]
-    if trained:
+    if trained and hasattr(fitted, "kmeans_labels_"):
         grids.append(("cluster_grid_kmeans", fitted.kmeans_labels_))
     for name, grid_labels in grids:
         try:

@@ -3,6 +3,7 @@ names the argument and the value received."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -184,3 +185,14 @@ def test_every_method_runs_and_scores(tmp_path, scaled_blobs, method):
 ACC_FLOOR = {"kmeans_raw": 1.0, "ae_kmeans": 1.0, "ae_gmm": 1.0, "ae_agglomerative": 1.0,
              "ae_spectral": 1.0, "ae_dbscan": 0.9, "idec": 1.0, "dkm": 1.0,
              "alternating_kmeans": 1.0}
+
+
+def test_a_method_without_autoencoder_writes_its_model_and_history(tmp_path, scaled_blobs):
+    x, y = scaled_blobs
+    results = quick(tmp_path, x, y, method="imsat")
+    assert results["status"] == "done" and "pretrain" not in results
+    assert len(results["training"]["history"]["acc"]) == results["training"]["epochs"] == 50
+    assert 0 < results["metrics"]["imsat"]["acc"] <= 1
+    model = keras.saving.load_model(tmp_path / "out" / "imsat_model.keras")
+    np.testing.assert_array_equal(model.predict(x, verbose=0).argmax(1),
+                                  np.load(tmp_path / "out" / "labels.npy"))

@@ -1,0 +1,245 @@
+"""Clustering by information maximisation: RIM and IMSAT.
+
+A softmax network ``p(y | x)`` is trained, with no autoencoder and no
+K-means, to make its clusters informative about the data: maximise the
+mutual information ``I(X; Y) = H(Y) - H(Y | X)``, where ``H(Y)`` is the
+entropy of the mean prediction over a batch (balanced clusters) and
+``H(Y | X)`` the mean entropy of the predictions (confident ones).
+
+- **RIM** (regularised information maximisation; Krause, Perona and Gomes,
+  2010): ``-(H(Y) - H(Y | X))`` plus weight decay, nothing else.
+- **IMSAT** (information maximisation with self-augmented training; Hu et
+  al., 2017): ``lam * (H(Y | X) - mu * H(Y))`` plus the self-augmentation
+  term ``KL(p(y | x) || p(y | x + r))``: the network must give an input and
+  its perturbation the same prediction. ``r`` is a random direction of
+  norm ``eps`` (RPT) or the direction in which the prediction changes most
+  (VAT: one power iteration of the gradient of that KL).
+
+:func:`train` runs either, one ``train_on_batch`` per batch: the
+perturbations are computed between steps (VAT's with one gradient with
+respect to the input, :func:`input_gradient`), so the model itself stays
+a plain Keras model with ``keras.ops`` losses.
+"""
+
+import time
+
+import keras
+import numpy as np
+from keras import ops
+from sklearn.neighbors import NearestNeighbors
+
+from deepcluster_keras import metrics
+from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining
+from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
+
+__all__ = ["mutual_information", "information_loss", "build_softmax_model", "vat_epsilon",
+           "rpt_perturbation", "vat_perturbation", "train"]
+
+_EPS = 1e-8
+
+
+def _entropy(p, axis=-1):
+    return -ops.sum(p * ops.log(p + _EPS), axis=axis)
+
+
+def mutual_information(p, mu=1.0):
+    """``mu * H(mean_i p_i) - mean_i H(p_i)`` for a batch of predictions
+    ``p`` of shape (batch, n_clusters) (natural logarithms)."""
+    return mu * _entropy(ops.mean(p, axis=0)) - ops.mean(_entropy(p))
+
+
+@keras.saving.register_keras_serializable(package="deepcluster_keras")
+class InformationLoss(keras.losses.Loss):
+    """``-weight * mutual_information(p, mu)`` of the batch (``y_true`` unused)."""
+
+    def __init__(self, mu=1.0, weight=1.0, name="information", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.mu, self.weight = float(mu), float(weight)
+
+    def call(self, y_true, y_pred):
+        # One value for the whole batch, given to every sample: the mean is that value.
+        value = -self.weight * mutual_information(y_pred, self.mu)
+        return ops.ones_like(y_pred[:, 0]) * value
+
+    def get_config(self):
+        return {**super().get_config(), "mu": self.mu, "weight": self.weight}
+
+
+def information_loss(mu=1.0, weight=1.0):
+    """The loss of the softmax output: ``-weight * (mu * H(Y) - H(Y | X))``."""
+    return InformationLoss(mu=mu, weight=weight)
+
+
+def build_softmax_model(n_features, n_clusters, hidden=(1200, 1200), *, batch_norm=True,
+                        weight_decay=0.0, perturbed_input=False, seed=None):
+    """An MLP ``n_features -> hidden... -> n_clusters`` ending in a softmax.
+
+    IMSAT's: hidden (1200, 1200), ReLU and batch normalisation. RIM's:
+    ``hidden=()`` (linear) with ``weight_decay``. With ``perturbed_input``
+    the model takes ``[x, x + r]`` and outputs ``[p(y | x), p(y | x + r)]``
+    through the same layers (for the self-augmentation loss).
+    """
+    regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
+    layers = []
+    for i, units in enumerate(hidden):
+        layers.append(keras.layers.Dense(units, kernel_regularizer=regularizer,
+                                         kernel_initializer=keras.initializers.HeNormal(
+                                             None if seed is None else seed + i),
+                                         name=f"hidden_{i}"))
+        if batch_norm:
+            # momentum 0.9: Chainer's default, which the IMSAT authors used
+            layers.append(keras.layers.BatchNormalization(momentum=0.9, name=f"batch_norm_{i}"))
+        layers.append(keras.layers.ReLU(name=f"relu_{i}"))
+    layers.append(keras.layers.Dense(n_clusters, activation="softmax", name="clusters",
+                                     kernel_regularizer=regularizer,
+                                     kernel_initializer=keras.initializers.GlorotUniform(
+                                         None if seed is None else seed + len(hidden))))
+    net = keras.Sequential([keras.Input((n_features,)), *layers], name="softmax_net")
+    if not perturbed_input:
+        return net
+    x, x_perturbed = keras.Input((n_features,), name="x"), keras.Input((n_features,), name="x_perturbed")
+    return keras.Model([x, x_perturbed], [net(x), net(x_perturbed)], name="imsat")
+
+
+def vat_epsilon(x, n_neighbors=10, scale=0.25):
+    """Per-sample perturbation size: ``scale`` times the distance to the
+    ``n_neighbors``-th nearest neighbour (the IMSAT authors' choice)."""
+    x = x.reshape(len(x), -1)
+    distances, _ = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(x).kneighbors(x)
+    return (scale * distances[:, -1]).astype("float32")
+
+
+def _unit(d):
+    d = d.reshape(len(d), -1)
+    return d / (np.linalg.norm(d, axis=1, keepdims=True) + _EPS)
+
+
+def rpt_perturbation(x, eps, rng):
+    """A random direction per sample, of norm ``eps`` (RPT)."""
+    return (_unit(rng.normal(size=x.shape)) * eps[:, None]).reshape(x.shape).astype("float32")
+
+
+def input_gradient(function, r):
+    """The gradient of the scalar ``function(r)`` with respect to the array ``r``,
+    on whichever backend Keras runs."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        r = tf.convert_to_tensor(r)
+        with tf.GradientTape() as tape:
+            tape.watch(r)
+            value = function(r)
+        return tape.gradient(value, r).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.array(jax.grad(function)(r))
+    if backend == "torch":
+        import torch
+
+        r = torch.as_tensor(r).requires_grad_(True)
+        (gradient,) = torch.autograd.grad(function(r), r)
+        return gradient.detach().cpu().numpy()
+    raise NotImplementedError(f"VAT needs input gradients, not written for backend {backend!r}")
+
+
+def vat_perturbation(net, x, p, eps, rng, xi=10.0):
+    """VAT's adversarial direction, one power iteration, of norm ``eps``.
+
+    ``d`` random; ``g`` the gradient in ``d`` of ``KL(p || p(x + xi * d))``
+    at ``xi * unit(d)``; the perturbation is ``eps * unit(g)``. The network
+    is evaluated in inference mode (``training=False``) here.
+    """
+    d = (xi * _unit(rng.normal(size=x.shape))).reshape(x.shape).astype("float32")
+    p = ops.convert_to_tensor(p)
+
+    x = ops.convert_to_tensor(x)
+
+    def divergence(r):
+        q = net(x + r, training=False)
+        return ops.sum(p * (ops.log(p + _EPS) - ops.log(q + _EPS)))
+
+    gradient = input_gradient(divergence, d).reshape(len(d), -1)
+    # Where the prediction is flat (a saturated softmax) the gradient is 0: keep d's direction.
+    flat = np.linalg.norm(gradient, axis=1) == 0
+    gradient[flat] = d.reshape(len(d), -1)[flat]
+    return (_unit(gradient) * eps[:, None]).reshape(x.shape).astype("float32")
+
+
+def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps=None, xi=10.0,
+          seed=0, verbose=1, checkpoint_dir=None):
+    """Train a compiled :func:`build_softmax_model` model, a batch at a time.
+
+    ``augmentation``: None (RIM: ``model`` has one input), ``"rpt"`` or
+    ``"vat"`` (IMSAT: ``model`` takes ``[x, x + r]`` and was compiled with
+    the information loss on its first output and ``"kld"`` on its second).
+    ``eps``: per-sample perturbation norms (:func:`vat_epsilon`). Batches are
+    a fresh permutation every epoch, drawn from ``(seed, epoch)``. With
+    ``checkpoint_dir`` the model, its optimizer and the history are saved
+    after every epoch, and a call with the same settings continues there.
+
+    Returns an :class:`~deepcluster_keras.dec.EpochTraining` whose ``history``
+    has per epoch: ``epoch``, ``loss``, ``mutual_information`` over all the
+    data, ``delta_label`` (labels changed since the epoch before) and
+    ``acc``, ``nmi``, ``ari`` when labels were given.
+    """
+    say = print if verbose else (lambda *a, **k: None)
+    net = model if augmentation is None else model.get_layer("softmax_net")
+    n_clusters = net.output_shape[-1]
+    history = {k: [] for k in ("epoch", "loss", "mutual_information", "delta_label")}
+    if y is not None:
+        history.update(acc=[], nmi=[], ari=[])
+    first, seconds, labels = 0, 0.0, None
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = SelfTrainingCheckpoint(checkpoint_dir, {
+            "data": data_fingerprint(x), "epochs": int(epochs), "batch_size": int(batch_size),
+            "augmentation": augmentation, "xi": float(xi), "seed": int(seed)})
+        model.optimizer.build(model.trainable_variables)
+        state = checkpoint.restore(model)
+        if state is not None:
+            first, history, seconds = state["iteration"], state["history"], state["seconds"]
+            say(f"Resuming from the checkpoint after epoch {first} of {epochs}.")
+    start = time.perf_counter() - seconds
+    for epoch in range(first, epochs):
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(x))
+        losses = []
+        for begin in range(0, len(x), batch_size):
+            index = order[begin:begin + batch_size]
+            batch = x[index]
+            if augmentation is None:
+                loss = model.train_on_batch(batch, np.zeros((len(batch), n_clusters), "float32"))
+            else:
+                p = net.predict_on_batch(batch)  # the target: the prediction as it is now
+                if augmentation == "vat":
+                    r = vat_perturbation(net, batch, p, eps[index], rng, xi=xi)
+                else:
+                    r = rpt_perturbation(batch, eps[index], rng)
+                loss = model.train_on_batch([batch, batch + r], [np.zeros_like(p), p])
+            losses.append(float(np.ravel(loss)[0]))
+        if not np.isfinite(losses[-1]):
+            raise FloatingPointError(f"Training diverged in epoch {epoch + 1} (loss={losses[-1]}). "
+                                     "Scale the data to [0, 1] or lower the learning rate.")
+        p_all = net.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+        previous, labels = labels, p_all.argmax(1)
+        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                 "mutual_information": float(ops.convert_to_numpy(mutual_information(p_all))),
+                 "delta_label": 1.0 if previous is None else float(np.mean(labels != previous))}
+        if y is not None:
+            entry.update(metrics.evaluate(y, labels))
+        for k in history:
+            history[k].append(entry[k])
+        say(f"   epoch {epoch + 1}/{epochs}  loss {entry['loss']:.4f}  "
+            f"I(X;Y) {entry['mutual_information']:.4f}"
+            + "".join(f"  {k.upper()} {entry[k]:.4f}" for k in ("acc", "nmi", "ari") if k in entry),
+            flush=True)
+        if checkpoint is not None:
+            checkpoint.save(model, {"iteration": epoch + 1, "history": history,
+                                    "seconds": time.perf_counter() - start}, None)
+    if checkpoint is not None:
+        checkpoint.remove()
+    labels = net.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
+    return EpochTraining(history=history, labels=labels, epochs=int(epochs),
+                               seconds=time.perf_counter() - start)
