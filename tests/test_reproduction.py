@@ -3,8 +3,8 @@
 Two parts:
 
 * ``reproduction`` marker (opt-in, hours on a CPU): ``pytest -m reproduction``.
-  K-means on raw MNIST-70k, and the full DEC reproduction over seeds 0-4 with
-  the tutorial's settings. The DEC test runs (or continues) the reproduction
+  K-means on raw MNIST-70k, the full DEC reproduction over seeds 0-4 with
+  the tutorial's settings, and a pinned seed that reached 0.96 run again. The DEC test runs (or continues) the reproduction
   command in ``$DEEPCLUSTER_REPRODUCTION_DIR`` (default: ``results/mnist`` in
   this repository), which skips the seeds already done there, so pointing it
   at a finished run only checks its summary.
@@ -16,8 +16,11 @@ Two parts:
   spread between seeds fails.
 """
 
+import json
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 from conftest import reproduce_on_one_thread
@@ -54,6 +57,28 @@ def test_dec_reproduction_over_five_seeds(shared_mnist):
     failed = [name for name, ok in criteria.items() if not ok]
     assert not failed, (f"Not met: {'; '.join(failed)}. DEC max {dec['max']:.3f}, median "
                         f"{dec['median']:.3f}; AE + K-means median {ae_kmeans['median']:.3f}")
+
+
+#: A seed of results/mnist that reached the tutorial's figures (DEC 0.963, AE + K-means 0.912).
+PINNED_SEED = 4
+
+
+@pytest.mark.reproduction
+def test_the_pinned_seed_reaches_the_tutorials_96_percent(shared_mnist, tmp_path):
+    """The pinned seed, run from scratch with the tutorial's recipe (about an
+    hour on two CPU cores), reaches DEC >= 0.96 again. Results on a CPU depend
+    on the thread count: the run uses the one its recorded result had."""
+    recorded = json.loads((REPO / "results" / "mnist" / f"seed_{PINNED_SEED}.json").read_text())
+    threads = str(recorded["versions"]["cpu_threads"])
+    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "OMP_NUM_THREADS": threads}
+    command = [sys.executable, "-m", "deepcluster_keras", "reproduce", "--dataset", "mnist",
+               "--data-dir", str(shared_mnist), "--seeds", str(PINNED_SEED), "--methods",
+               "ae_kmeans", "dec", "--quiet", "--out", str(tmp_path)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=4 * 3600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seed = json.loads((tmp_path / f"seed_{PINNED_SEED}.json").read_text())
+    ae_kmeans, dec = seed["metrics"]["ae_kmeans"]["acc"], seed["metrics"]["dec"]["acc"]
+    assert ae_kmeans >= 0.90 and dec >= 0.96, (ae_kmeans, dec)
 
 
 @pytest.mark.slow
