@@ -1,4 +1,4 @@
-"""Why DKM here defaults to a constant alpha and DEC's SGD: the variants on digits.
+"""Why DKM here defaults to a constant alpha and the recipe's SGD: the variants on digits.
 
     OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 \
         python benchmarks/kmeans_friendly_start.py --seeds 0 1 2
@@ -22,7 +22,7 @@ from deepcluster_keras import DEC, DKM, AlternatingKMeans, load_data, metrics
 VARIANTS = {
     "reconstruction alone, 1 epoch, Adam": lambda w: DKM(
         10, ae_weights=w, kmeans_weight=0.0, n_alphas=1, epochs_per_alpha=1, optimizer="adam"),
-    "reconstruction alone, 1 epoch, SGD": lambda w: DKM(
+    "reconstruction alone, 1 epoch, SGD(1.0, 0.9)": lambda w: DKM(
         10, ae_weights=w, kmeans_weight=0.0, n_alphas=1, epochs_per_alpha=1, optimizer="sgd"),
     "DKM, alpha 1000 (default)": lambda w: DKM(10, ae_weights=w),
     "DKM, alpha 1000, Adam": lambda w: DKM(10, ae_weights=w, optimizer="adam"),

@@ -478,7 +478,8 @@ class _KMeansFriendly(_AutoencoderClustering):
         training = kmeans_friendly.train(
             model, start.X, start.y, alphas=alphas, epochs_per_stage=epochs_per_stage,
             reset_centres=reset, kmeans_weight=self.kmeans_weight,
-            optimizer=dec.clustering_optimizer(self.optimizer), batch_size=self.batch_size,
+            optimizer=dec.pretrain_optimizer(self.optimizer or self.pretrain_optimizer_name()),
+            batch_size=self.batch_size,
             seed=seed, verbose=self.verbose,
             checkpoint_dir=None if start.progress is None else start.progress.self_training)
         self._finish(start, model, training)
@@ -537,13 +538,17 @@ class DKM(_KMeansFriendly):
         The authors' value.
     kmeans_weight : float >= 0, default=1.0
         The authors' lambda.
-    optimizer : {"sgd", "adam"}, default="sgd"
-        "sgd": DEC's SGD(0.01, momentum 0.9); "adam": Adam(0.001), the DKM
-        authors' choice, whose autoencoder was pretrained with Adam too.
-        Here the autoencoder is pretrained with SGD(1.0, momentum 0.9), and
-        switching to Adam shakes its embedding: one epoch of Adam on the
+    optimizer : {"sgd", "adam"} or None, default=None
+        The fine-tuning's optimizer. None: the one the autoencoder was
+        pretrained with (``pretrain_optimizer`` resolved: the recipe's
+        SGD(1.0, momentum 0.9) for the dense autoencoder, Adam for the
+        convolutional one), so that fine-tuning continues its training with
+        the K-means term added. "adam": Adam(0.001), the DKM authors' choice
+        (their autoencoder was pretrained with Adam too); "sgd": SGD(1.0,
+        momentum 0.9). Switching an SGD-pretrained embedding to Adam shakes
+        it (``docs/kmeans-friendly.md``: one epoch of Adam on the
         reconstruction alone took digits' AE + K-means from 0.67 to 0.40 on
-        average over three seeds (SGD(0.01, 0.9): 0.66).
+        average over three seeds).
 
     Attributes
     ----------
@@ -557,6 +562,7 @@ class DKM(_KMeansFriendly):
     _parameter_constraints = {
         **_AutoencoderClustering._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"annealed"})],
+        "optimizer": [StrOptions({"sgd", "adam"}), None],
         "n_alphas": [Interval(Integral, 1, None, closed="left"), None],
         "epochs_per_alpha": [Interval(Integral, 1, None, closed="left")],
         "kmeans_weight": [Interval(Real, 0, None, closed="left")],
@@ -565,7 +571,7 @@ class DKM(_KMeansFriendly):
     def __init__(self, n_clusters=10, *, autoencoder="dense", ae_weights=None,
                  pretrain_epochs=300, pretrain_optimizer=None, batch_size=256, n_init=20,
                  alpha=1000.0, n_alphas=None, epochs_per_alpha=5, kmeans_weight=1.0,
-                 optimizer="sgd", verbose=0, random_state=None, checkpoint_dir=None):
+                 optimizer=None, verbose=0, random_state=None, checkpoint_dir=None):
         self.n_clusters = n_clusters
         self.autoencoder = autoencoder
         self.ae_weights = ae_weights
@@ -609,7 +615,7 @@ class AlternatingKMeans(_KMeansFriendly):
     K-means after every epoch; we could not read its loss weight, epoch
     count or assignment rule, so ``kmeans_weight=1.0`` (DKM's lambda),
     ``epochs=50`` and hard assignments are our defaults; the optimizer is
-    DEC's, for the reason given in :class:`DKM`.
+    the pretraining's, for the reason given in :class:`DKM`.
 
     Parameters
     ----------
@@ -623,7 +629,7 @@ class AlternatingKMeans(_KMeansFriendly):
         "soft": DKM's softmax-weighted cost with inverse temperature ``alpha``.
     alpha : float > 0, default=1.0
         Only for ``assignment="soft"``.
-    optimizer : {"sgd", "adam"}, default="sgd"
+    optimizer : {"sgd", "adam"} or None, default=None
         As :class:`DKM`.
 
     Attributes
@@ -636,12 +642,13 @@ class AlternatingKMeans(_KMeansFriendly):
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "kmeans_weight": [Interval(Real, 0, None, closed="left")],
         "assignment": [StrOptions({"hard", "soft"})],
+        "optimizer": [StrOptions({"sgd", "adam"}), None],
         "alpha": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(self, n_clusters=10, *, autoencoder="dense", ae_weights=None,
                  pretrain_epochs=300, pretrain_optimizer=None, batch_size=256, n_init=20,
-                 epochs=50, kmeans_weight=1.0, assignment="hard", alpha=1.0, optimizer="sgd",
+                 epochs=50, kmeans_weight=1.0, assignment="hard", alpha=1.0, optimizer=None,
                  verbose=0, random_state=None, checkpoint_dir=None):
         self.n_clusters = n_clusters
         self.autoencoder = autoencoder

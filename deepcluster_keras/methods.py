@@ -58,7 +58,9 @@ def estimator(method, recipe, **settings):
     cls = ESTIMATORS.get(method, DEC)
     names = set(cls().get_params())
     if not issubclass(cls, DEC):
-        names.discard("alpha")  # DEC's Student's t degrees of freedom; DKM's is another alpha
+        # DEC's Student's t degrees of freedom and self-training optimizer; DKM's
+        # alpha is another, and its optimizer follows the pretraining's.
+        names -= {"alpha", "optimizer"}
     if "ae_weights" not in names:  # no autoencoder: its own defaults (IMSAT's batch is 250)
         names &= {"n_clusters", *NOT_RECIPE}
     params = {k: v for k, v in {**recipe, **settings}.items() if k in names}

@@ -80,9 +80,11 @@ def test_every_estimator_shares_the_recipes_start():
     scikit-learn's do); their defaults must be DEC's, and the K-means-friendly
     training's batch size the recipe's."""
     shared = ("n_clusters", "autoencoder", "ae_weights", "pretrain_epochs", "pretrain_optimizer",
-              "batch_size", "n_init", "optimizer", "verbose", "random_state", "checkpoint_dir")
+              "batch_size", "n_init", "verbose", "random_state", "checkpoint_dir")
     recipe = DEC().get_params()
     for cls in (IDEC, DKM, AlternatingKMeans):
         params = cls().get_params()
         assert {k: params[k] for k in shared} == {k: recipe[k] for k in shared}, cls.__name__
     assert defaults(kmeans_friendly.train)["batch_size"] == recipe["batch_size"]
+    # Their optimizer follows the pretraining's (None), DEC's is self-training's own.
+    assert DKM().optimizer is None and AlternatingKMeans().optimizer is None
