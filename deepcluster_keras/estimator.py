@@ -530,7 +530,7 @@ class DKM(_KMeansFriendly):
         recipe's pretrained autoencoder, the annealed start at alpha = 0.1
         (all centres nearly equally weighted) pulls the embeddings together:
         on scikit-learn's digits (30 pretraining epochs, three seeds) ACC
-        fell from 0.67 (AE + K-means) to 0.28, while alpha = 1000 gave 0.69
+        fell from 0.67 (AE + K-means) to 0.24, while alpha = 1000 gave 0.71
         (``docs/kmeans-friendly.md``).
     n_alphas : int or None, default=None
         Stages: None gives the authors' 20 for a constant alpha, 40 annealed.
@@ -547,7 +547,7 @@ class DKM(_KMeansFriendly):
         (their autoencoder was pretrained with Adam too); "sgd": SGD(1.0,
         momentum 0.9). Switching an SGD-pretrained embedding to Adam shakes
         it (``docs/kmeans-friendly.md``: one epoch of Adam on the
-        reconstruction alone took digits' AE + K-means from 0.67 to 0.40 on
+        reconstruction alone took digits' AE + K-means from 0.67 to 0.46 on
         average over three seeds).
 
     Attributes
