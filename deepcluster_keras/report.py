@@ -73,6 +73,8 @@ def rate_line(folder):
     """One Markdown line per criterion of :func:`tutorial_rates`."""
     lines = []
     for method, rate in tutorial_rates(folder).items():
+        if not rate["seeds"]:  # a folder without this method (other methods on the recipe)
+            continue
         lo, hi = rate["interval"]
         lines.append(
             f"- {NAMES[method]} ACC >= {rate['threshold']:.2f}: {rate['reached']} of "

@@ -131,3 +131,9 @@ def test_rates_against_the_port(tmp_path):
     other = tmp_path / "other"
     write_seed(other, 0, {"dec": 0.97}, dataset="mnist", n_clusters=10, maxiter=100)
     assert "How often" not in report.results_document([str(other)], "x"), "not the tutorial's recipe"
+    # A folder of the recipe without DEC (other methods on the same autoencoders)
+    # states only the rates it has.
+    no_dec = tmp_path / "no_dec"
+    write_seed(no_dec, 0, {"ae_kmeans": 0.91, "dkm": 0.93}, dataset="mnist", n_clusters=10)
+    page = report.results_document([str(no_dec)], "x")
+    assert "AE + K-means ACC >= 0.90: 1 of 1 seeds" in page and "DEC ACC >= 0.96" not in page
