@@ -716,15 +716,15 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
         progress = None if self.checkpoint_dir is None else FitProgress(self, X)
         model = self._model(X.shape[1], seed)
         start = time.perf_counter()
+        train_kwargs = self._train_kwargs(X)  # IMSAT: the nearest-neighbour distances
+        setup = time.perf_counter() - start
         training = imsat.train(
             model, X, y, epochs=self.epochs, batch_size=self.batch_size, seed=seed,
             verbose=self.verbose,
-            checkpoint_dir=None if progress is None else progress.self_training,
-            **self._train_kwargs(X))
+            checkpoint_dir=None if progress is None else progress.self_training, **train_kwargs)
         if progress is not None:
             progress.remove()
-        self.seconds_ = {"setup": training.seconds and time.perf_counter() - start - training.seconds,
-                         "training": training.seconds}
+        self.seconds_ = {"setup": setup, "training": training.seconds}
         self._set_model(model if len(model.inputs) == 1 else model.get_layer("softmax_net"))
         self.labels_, self.history_, self.epochs_ = training.labels, training.history, training.epochs
         return self
