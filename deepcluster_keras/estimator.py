@@ -476,7 +476,7 @@ class _KMeansFriendly(_AutoencoderClustering):
         start.say(f"{type(self).__name__}: {len(alphas)} stages of {epochs_per_stage} epoch(s)")
         seed = start.seed if start.seed is not None else int(np.random.randint(2**31 - 1))
         training = kmeans_friendly.train(
-            model, start.X, start.y, alphas=alphas, epochs_per_stage=epochs_per_stage,
+            model, start.X, start.y, schedule=alphas, epochs_per_stage=epochs_per_stage,
             reset_centres=reset, kmeans_weight=self.kmeans_weight,
             optimizer=dec.pretrain_optimizer(self.optimizer or self.pretrain_optimizer_name()),
             batch_size=self.batch_size,

@@ -81,17 +81,22 @@ class _Batches(ShuffledBatches):
         return batch, (batch, np.zeros(len(batch), "float32"))
 
 
-def train(model, x, y=None, *, alphas, epochs_per_stage, reset_centres, kmeans_weight=1.0,
-          optimizer=None, batch_size=256, seed=0, verbose=1, checkpoint_dir=None):
+def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans_weight=1.0,
+          optimizer=None, batch_size=256, seed=0, verbose=1, checkpoint_dir=None,
+          layer="kmeans"):
     """Fine-tune a :func:`build_kmeans_model` model stage by stage.
 
     Parameters
     ----------
-    model : keras.Model from :func:`build_kmeans_model`.
+    model : keras.Model from :func:`build_kmeans_model` (or
+        :func:`som.build_som_model`: any model whose outputs are the
+        reconstruction and a per-sample cost from a layer with centres).
     x : ndarray
     y : ndarray of shape (n_samples,), optional; only for reporting.
-    alphas : list of float or None
-        The inverse temperature of each stage (None: the hard K-means cost).
+    schedule : list of float or None
+        The value of the layer's annealed weight (``layer.annealed``:
+        :class:`KMeansLayer`'s inverse temperature ``alpha``) in each stage;
+        None leaves it (the hard K-means cost).
     epochs_per_stage : int
     reset_centres : bool
         Before each stage and after the last, set the centres by K-means on
@@ -107,26 +112,29 @@ def train(model, x, y=None, *, alphas, epochs_per_stage, reset_centres, kmeans_w
     checkpoint_dir : str, optional
         Save the model (with its optimizer state) and the history after
         every stage, and continue from there when called again.
+    layer : str, default="kmeans"
+        Name of the cost's layer: its ``clusters`` are the centres.
 
     Returns
     -------
     :class:`~deepcluster_keras.dec.EpochTraining`, whose ``history`` has one
     entry for the start (stage 0) and one per stage: ``stage``, ``epoch``
-    (epochs trained so far), ``alpha``, ``loss``, ``reconstruction`` and
+    (epochs trained so far), the annealed weight by its name (``alpha``), ``loss``, ``reconstruction`` and
     ``kmeans_cost`` (means over the stage's last epoch), ``delta_label``
     (fraction of labels changed since the previous stage), and ``acc``,
     ``nmi``, ``ari`` when labels were given.
     """
-    layer = model.get_layer("kmeans")
+    layer = model.get_layer(layer)
+    annealed = layer.annealed.name
     encoder = keras.Model(model.input, layer.input)
     # The DKM objective over the number of features (see the module's docstring).
     n_features = int(np.prod(x.shape[1:]))
     model.compile(optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(),
                   loss=["mse", kmeans_cost], loss_weights=[1.0, float(kmeans_weight) / n_features])
     say = print if verbose else (lambda *a, **k: None)
-    alphas = list(alphas)
+    alphas = list(schedule)
     batches = _Batches(x, batch_size, seed=seed)
-    history = {k: [] for k in ("stage", "epoch", "alpha", "loss", "reconstruction",
+    history = {k: [] for k in ("stage", "epoch", annealed, "loss", "reconstruction",
                                "kmeans_cost", "delta_label")}
     if y is not None:
         history.update(acc=[], nmi=[], ari=[])
@@ -146,7 +154,7 @@ def train(model, x, y=None, *, alphas, epochs_per_stage, reset_centres, kmeans_w
             say(f"Resuming from the checkpoint after stage {first} of {len(alphas)}.")
     if labels is None:  # the start: the K-means centres' labels
         labels = _labels(encoder, layer, x)
-        _append(history, {"stage": 0, "epoch": 0, "alpha": None, "loss": None,
+        _append(history, {"stage": 0, "epoch": 0, annealed: None, "loss": None,
                           "reconstruction": None, "kmeans_cost": None, "delta_label": 0.0,
                           **({} if y is None else metrics.evaluate(y, labels))})
     start = time.perf_counter() - seconds
@@ -154,7 +162,7 @@ def train(model, x, y=None, *, alphas, epochs_per_stage, reset_centres, kmeans_w
         if reset_centres:
             labels = _reset_centres(encoder, layer, x, seed + stage)
         if alphas[stage] is not None:
-            layer.alpha.assign(alphas[stage])
+            layer.annealed.assign(alphas[stage])
         epoch = stage * epochs_per_stage
         fit = model.fit(batches, epochs=epoch + epochs_per_stage, initial_epoch=epoch,
                         shuffle=False, verbose=0,
@@ -167,14 +175,14 @@ def train(model, x, y=None, *, alphas, epochs_per_stage, reset_centres, kmeans_w
         previous = labels
         labels = (_reset_centres(encoder, layer, x, seed + stage + 1)
                   if reset_centres and stage == len(alphas) - 1 else _labels(encoder, layer, x))
-        entry = {"stage": stage + 1, "epoch": epoch + epochs_per_stage, "alpha": alphas[stage],
+        entry = {"stage": stage + 1, "epoch": epoch + epochs_per_stage, annealed: alphas[stage],
                  "loss": logs["loss"], "reconstruction": _output_loss(model, logs, 0),
                  "kmeans_cost": _output_loss(model, logs, 1),
                  "delta_label": float(np.mean(labels != previous))}
         if y is not None:
             entry.update(metrics.evaluate(y, labels))
         _append(history, entry)
-        say(f"   stage {stage + 1}/{len(alphas)}" + (f"  alpha {alphas[stage]:.3g}"
+        say(f"   stage {stage + 1}/{len(alphas)}" + (f"  {annealed} {alphas[stage]:.3g}"
                                                      if alphas[stage] is not None else "")
             + f"  loss {entry['loss']:.4f}  changed {entry['delta_label']:.4f}"
             + "".join(f"  {k.upper()} {entry[k]:.4f}" for k in ("acc", "nmi", "ari") if k in entry),

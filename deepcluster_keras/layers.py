@@ -157,6 +157,11 @@ class KMeansLayer(keras.layers.Layer):
                                      trainable=False)
         _assign_initial_centres(self, self.clusters)
 
+    @property
+    def annealed(self):
+        """The weight a training loop anneals (:func:`kmeans_friendly.train`): ``alpha``."""
+        return self.alpha
+
     def squared_distances(self, inputs):
         """``d_ik``, shape (n_samples, n_clusters)."""
         return ops.sum(ops.square(ops.expand_dims(inputs, axis=1) - self.clusters), axis=2)
