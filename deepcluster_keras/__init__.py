@@ -47,7 +47,7 @@ from deepcluster_keras.dec import (
 )
 from deepcluster_keras.autoencoders import autoencoder, conv_autoencoder
 from deepcluster_keras.datasets import load_data
-from deepcluster_keras.estimator import DEC, DKM, IDEC, IMSAT, RIM, AlternatingKMeans
+from deepcluster_keras.estimator import DEC, DKM, IDEC, IMSAT, RIM, AlternatingKMeans, VaDE
 from deepcluster_keras import metrics
 
 __version__ = "0.1.0"
@@ -59,6 +59,7 @@ __all__ = [
     "IDEC",
     "DKM",
     "AlternatingKMeans",
+    "VaDE",
     "RIM",
     "IMSAT",
     "target_distribution",
