@@ -47,7 +47,8 @@ from deepcluster_keras.dec import (
 )
 from deepcluster_keras.autoencoders import autoencoder, conv_autoencoder
 from deepcluster_keras.datasets import load_data
-from deepcluster_keras.estimator import DEC, DKM, IDEC, IMSAT, RIM, AlternatingKMeans, VaDE
+from deepcluster_keras.estimator import (DEC, DESOM, DKM, IDEC, IMSAT, RIM, AlternatingKMeans,
+                                         VaDE)
 from deepcluster_keras import metrics
 
 __version__ = "0.1.0"
@@ -59,6 +60,7 @@ __all__ = [
     "IDEC",
     "DKM",
     "AlternatingKMeans",
+    "DESOM",
     "VaDE",
     "RIM",
     "IMSAT",

@@ -1,4 +1,4 @@
-"""scikit-learn style estimators: DEC, IDEC, DKM, AlternatingKMeans, VaDE, RIM, IMSAT.
+"""scikit-learn style estimators: DEC, IDEC, DKM, AlternatingKMeans, DESOM, VaDE, RIM, IMSAT.
 
 The one place the recipe is composed (pretrain the autoencoder, K-means on
 its embedding, then each method's training) and the one owner of its
@@ -26,14 +26,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deepcluster_keras import autoencoders, dec, imsat, kmeans_friendly, vade
+from deepcluster_keras import autoencoders, dec, imsat, kmeans_friendly, som, vade
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
 from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, FitProgress, atomic_save,
                                            atomic_write_json, load_keras_model)
 from deepcluster_keras.validation import (check_data, check_labels, check_n_samples,
                                           check_writable_dir)
 
-__all__ = ["DEC", "IDEC", "DKM", "AlternatingKMeans", "VaDE", "RIM", "IMSAT"]
+__all__ = ["DEC", "IDEC", "DKM", "AlternatingKMeans", "DESOM", "VaDE", "RIM", "IMSAT"]
 
 
 #: Every estimator class by name, for ``load``.
@@ -167,6 +167,8 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
             seed = int(check_random_state(seed).randint(2**31 - 1))
         if seed is not None:
             keras.utils.set_random_seed(seed)
+        else:  # fresh randomness, but one seed for the stages that take one
+            seed = int(np.random.randint(2**31 - 1))
         self.seconds_ = {}
         ae, encoder = self._build_autoencoder(X)
         progress = None if self.checkpoint_dir is None else FitProgress(self, X)
@@ -235,7 +237,6 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
         check_is_fitted(self, "autoencoder_")
         atomic_save(os.fspath(path), self.autoencoder_.save_weights)
         return path
-
 
 
 class DEC(_AutoencoderClustering):
@@ -404,6 +405,7 @@ class DEC(_AutoencoderClustering):
         """The most likely cluster of each sample."""
         return self.predict_proba(X).argmax(1)
 
+
 class IDEC(DEC):
     """Improved DEC (Guo et al., 2017): self-training keeps the decoder.
 
@@ -451,44 +453,54 @@ class IDEC(DEC):
 
 
 class _KMeansFriendly(_AutoencoderClustering):
-    """Fine-tuning on reconstruction + a K-means cost (:mod:`kmeans_friendly`)."""
+    """Fine-tuning on reconstruction + a cost of the embedding's distances
+    to centres (:mod:`kmeans_friendly`; :class:`DESOM`'s map's prototypes)."""
 
     _training_attributes = ("epochs",)
     _saves_autoencoder = False  # the model holds it: its first output
+    #: The layer of the cost, whose ``clusters`` are the centres.
+    _cost_layer = "kmeans"
 
     def _stages(self):
-        """``(alphas, epochs_per_stage, reset_centres)`` of :func:`kmeans_friendly.train`."""
+        """``(schedule, epochs_per_stage, reset_centres)`` of :func:`kmeans_friendly.train`."""
         raise NotImplementedError
+
+    def _cost_model(self, start, schedule, reset):
+        """The autoencoder with the cost on its embedding."""
+        return kmeans_friendly.build_kmeans_model(
+            start.autoencoder, start.encoder, self.n_clusters, centres=start.centres,
+            alpha=schedule[0], trainable_centres=not reset)
+
+    def _cost_weight(self, n_features):
+        """``kmeans_weight`` of :func:`kmeans_friendly.train`."""
+        return self.kmeans_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Pretrain (or load ``ae_weights``), K-means on the embedding, then
-        fine-tune on reconstruction + ``kmeans_weight`` * K-means cost.
+        fine-tune on reconstruction + the weighted cost.
 
         ``y`` is not used for training; when given, ``history_`` records
         ACC / NMI / ARI after every stage.
         """
         start = self._start(X, y)
-        alphas, epochs_per_stage, reset = self._stages()
-        model = kmeans_friendly.build_kmeans_model(
-            start.autoencoder, start.encoder, self.n_clusters, centres=start.centres,
-            alpha=alphas[0], trainable_centres=not reset)
-        start.say(f"{type(self).__name__}: {len(alphas)} stages of {epochs_per_stage} epoch(s)")
-        seed = start.seed if start.seed is not None else int(np.random.randint(2**31 - 1))
+        schedule, epochs_per_stage, reset = self._stages()
+        model = self._cost_model(start, schedule, reset)
+        start.say(f"{type(self).__name__}: {len(schedule)} stages of {epochs_per_stage} epoch(s)")
         training = kmeans_friendly.train(
-            model, start.X, start.y, schedule=alphas, epochs_per_stage=epochs_per_stage,
-            reset_centres=reset, kmeans_weight=self.kmeans_weight,
+            model, start.X, start.y, schedule=schedule, epochs_per_stage=epochs_per_stage,
+            reset_centres=reset, kmeans_weight=self._cost_weight(start.X[0].size),
             optimizer=dec.pretrain_optimizer(self.optimizer or self.pretrain_optimizer_name()),
-            batch_size=self.batch_size,
-            seed=seed, verbose=self.verbose,
-            checkpoint_dir=None if start.progress is None else start.progress.self_training)
+            batch_size=self.batch_size, seed=start.seed, verbose=self.verbose,
+            checkpoint_dir=None if start.progress is None else start.progress.self_training,
+            layer=self._cost_layer)
         self._finish(start, model, training)
         self.epochs_ = training.epochs
         return self
 
     def _set_model(self, model):
         self.model_ = model
-        layer = model.get_layer("kmeans")
+        layer = model.get_layer(self._cost_layer)
         self._layer = layer
         self.encoder_ = keras.Model(model.input, layer.input, name="encoder")
         self.autoencoder_ = keras.Model(model.input, model.outputs[0], name="autoencoder")
@@ -671,6 +683,138 @@ class AlternatingKMeans(_KMeansFriendly):
         return [alpha] * self.epochs, 1, True
 
 
+class DESOM(_KMeansFriendly):
+    """A self-organising map on the embedding, trained with the autoencoder
+    (DESOM: Forest, Lebbah, Azzag and Lacaille, ESANN 2019; :mod:`som`).
+
+    After the recipe's pretraining, the map's prototypes start as a random
+    sample of the embedded data; then every stage (one epoch) the
+    autoencoder and the prototypes train on
+
+        MSE reconstruction + gamma * SOM cost,
+
+    the SOM cost with a Gaussian neighbourhood on the grid whose
+    temperature decays exponentially from ``t_max`` to ``t_min``. Each
+    sample's unit is its best-matching unit (``units_``); K-means on the
+    prototypes merges the units into ``n_clusters`` clusters (``labels_``).
+
+    Defaults and their sources: the 8x8 map, ``gamma=0.001``, ``t_max=10``,
+    ``t_min=0.1`` are DESOM's for MNIST. DESOM decays the temperature every
+    batch over 10,000 iterations of batch 256 (36 epochs of MNIST-70k); here
+    it decays every epoch over ``epochs=40``, and the optimizer is the
+    pretraining's (as :class:`DKM`'s; DESOM used Adam).
+
+    Parameters
+    ----------
+    n_clusters, autoencoder, ae_weights, pretrain_epochs, pretrain_optimizer,
+    batch_size, n_init, verbose, random_state, checkpoint_dir : as :class:`DEC`.
+    map_size : (int, int), default=(8, 8)
+        Rows and columns of the map; at least ``n_clusters`` units.
+    gamma : float >= 0, default=0.001
+        The SOM cost's weight beside the reconstruction's MSE.
+    t_max, t_min : float > 0, default=10.0, 0.1
+    epochs : int, default=40
+    optimizer : {"sgd", "adam"} or None, default=None
+        As :class:`DKM`.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,), the merged clusters.
+    units_ : ndarray of shape (n_samples,), the best-matching units.
+    unit_clusters_ : ndarray of shape (n_units,), each unit's cluster.
+    prototypes_ : ndarray of shape (n_units, n_embedding) (also ``cluster_centers_``).
+    history_ : one entry per stage; ACC / NMI / ARI there are of the units.
+    kmeans_labels_, pretrain_, seconds_, n_features_in_, epochs_ : as :class:`DKM`.
+    """
+
+    _cost_layer = "som"
+    _label_arrays = ("labels", "kmeans_labels", "units", "unit_clusters")
+    _parameter_constraints = {
+        **_AutoencoderClustering._parameter_constraints,
+        "map_size": [tuple, list],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "t_max": [Interval(Real, 0, None, closed="neither")],
+        "t_min": [Interval(Real, 0, None, closed="neither")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions({"sgd", "adam"}), None],
+    }
+
+    def __init__(self, n_clusters=10, *, map_size=(8, 8), autoencoder="dense", ae_weights=None,
+                 pretrain_epochs=300, pretrain_optimizer=None, batch_size=256, n_init=20,
+                 gamma=0.001, t_max=10.0, t_min=0.1, epochs=40, optimizer=None, verbose=0,
+                 random_state=None, checkpoint_dir=None):
+        self.n_clusters = n_clusters
+        self.map_size = map_size
+        self.autoencoder = autoencoder
+        self.ae_weights = ae_weights
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_optimizer = pretrain_optimizer
+        self.batch_size = batch_size
+        self.n_init = n_init
+        self.gamma = gamma
+        self.t_max = t_max
+        self.t_min = t_min
+        self.epochs = epochs
+        self.optimizer = optimizer
+        self.verbose = verbose
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+
+    def _stages(self):
+        return som.som_temperatures(self.epochs, self.t_max, self.t_min), 1, False
+
+    def _cost_model(self, start, schedule, reset):
+        rows, cols = tuple(self.map_size)
+        z = start.encoder.predict(start.X, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+        return som.build_som_model(
+            start.autoencoder, start.encoder, map_size=(rows, cols), temperature=schedule[0],
+            prototypes=som.initial_prototypes(z, (rows, cols), seed=start.seed))
+
+    def _cost_weight(self, n_features):
+        # kmeans_friendly.train divides the weight by the features (its MSE's mean).
+        return self.gamma * n_features
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Pretrain (or load ``ae_weights``), then train the map with the
+        autoencoder and merge its units into ``n_clusters`` clusters.
+
+        ``y`` is not used for training; when given, ``history_`` records
+        ACC / NMI / ARI of the units after every stage.
+        """
+        rows, cols = som.check_map_size(self.map_size)
+        if rows * cols < self.n_clusters:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} should be <= the map's units, rows * cols = "
+                f"{rows * cols} (map_size={tuple(self.map_size)}): use a larger map.")
+        super().fit(X, y)
+        self.units_ = self.labels_
+        counts = np.bincount(self.units_, minlength=len(self.prototypes_))
+        self.unit_clusters_ = som.merge_units(
+            self.prototypes_, self.n_clusters, counts=counts, n_init=self.n_init,
+            seed=self.random_state if isinstance(self.random_state, Integral) else None)
+        self.labels_ = self.unit_clusters_[self.units_]
+        return self
+
+    def _set_model(self, model):
+        super()._set_model(model)
+        self.prototypes_ = self.cluster_centers_
+
+    def predict_units(self, X):
+        """The best-matching unit of each sample."""
+        return kmeans_friendly.nearest_centres(self.transform(X), self.prototypes_)
+
+    def predict(self, X):
+        """The merged cluster of each sample (its best-matching unit's)."""
+        check_is_fitted(self, "unit_clusters_")
+        return self.unit_clusters_[self.predict_units(X)]
+
+    @property
+    def predict_proba(self):
+        """Not defined for the map (``hasattr`` says so): its assignments are hard."""
+        raise AttributeError("DESOM has no predict_proba: a sample belongs to its best-matching "
+                             "unit; predict_units gives it.")
+
 
 class VaDE(_AutoencoderClustering):
     """Variational Deep Embedding (Jiang et al., IJCAI 2017): a VAE with a
@@ -755,7 +899,7 @@ class VaDE(_AutoencoderClustering):
         ACC / NMI / ARI after every epoch.
         """
         start = self._start(X, y)
-        seed = start.seed if start.seed is not None else int(np.random.randint(2**31 - 1))
+        seed = start.seed
         z = start.encoder.predict(start.X, batch_size=PREDICT_BATCH_SIZE, verbose=0)
         mixture = vade.fit_mixture(z, self.n_clusters, means_init=start.centres,
                                    random_state=seed)
@@ -773,8 +917,7 @@ class VaDE(_AutoencoderClustering):
     def _set_model(self, model):
         self.model_ = model
         self._mixture = model.get_layer("mixture")
-        self.encoder_ = keras.Model(model.input, model.get_layer("sampling").input[0],
-                                    name="encoder")
+        self.encoder_ = vade.mean_encoder(model)
         self.autoencoder_ = keras.Model(model.input, model.outputs[0], name="autoencoder")
         to_numpy = keras.ops.convert_to_numpy
         self.cluster_centers_ = to_numpy(self._mixture.means)
@@ -845,7 +988,8 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
             progress.remove()
         self.seconds_ = {"setup": setup, "training": training.seconds}
         self._set_model(model if len(model.inputs) == 1 else model.get_layer("softmax_net"))
-        self.labels_, self.history_, self.epochs_ = training.labels, training.history, training.epochs
+        self.labels_, self.history_ = training.labels, training.history
+        self.epochs_ = training.epochs
         return self
 
     def _set_model(self, model):

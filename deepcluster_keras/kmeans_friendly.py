@@ -192,9 +192,8 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
                                     "seconds": time.perf_counter() - start}, labels)
     if checkpoint is not None:
         checkpoint.remove()
-    return EpochTraining(history=history, labels=labels,
-                                  epochs=len(alphas) * epochs_per_stage,
-                                  seconds=time.perf_counter() - start)
+    return EpochTraining(history=history, labels=labels, epochs=len(alphas) * epochs_per_stage,
+                         seconds=time.perf_counter() - start)
 
 
 def _append(history, entry):

@@ -6,6 +6,8 @@
 - ``dec``, ``idec``: the estimators' self-training;
 - ``dkm``, ``alternating_kmeans``: fine-tuning for a K-means-friendly
   embedding (:mod:`deepcluster_keras.kmeans_friendly`);
+- ``desom``: a self-organising map on the embedding, trained with the
+  autoencoder, its units merged into clusters (:mod:`deepcluster_keras.som`);
 - ``vade``: a VAE with a Gaussian-mixture prior, from the pretrained
   autoencoder (:mod:`deepcluster_keras.vade`);
 - ``rim``, ``imsat``: a softmax network trained on the raw data by
@@ -19,20 +21,22 @@ methods start from its saved weights.
 import time
 
 from deepcluster_keras import classical
-from deepcluster_keras.estimator import DEC, DKM, IDEC, IMSAT, RIM, AlternatingKMeans, VaDE
+from deepcluster_keras.estimator import (DEC, DESOM, DKM, IDEC, IMSAT, RIM, AlternatingKMeans,
+                                         VaDE)
 
 #: Every method, in the order a run does them.
 METHODS = (("kmeans_raw",) + tuple(f"ae_{m}" for m in classical.METHODS)
-           + ("dec", "idec", "dkm", "alternating_kmeans", "vade", "rim", "imsat"))
+           + ("dec", "idec", "dkm", "alternating_kmeans", "desom", "vade", "rim", "imsat"))
 #: The tutorial's three figures.
 TUTORIAL_METHODS = ("kmeans_raw", "ae_kmeans", "dec")
 NAMES = {"kmeans_raw": "K-means, raw data", "ae_kmeans": "AE + K-means", "ae_gmm": "AE + GMM",
          "ae_agglomerative": "AE + agglomerative", "ae_spectral": "AE + spectral",
          "ae_dbscan": "AE + DBSCAN", "dec": "DEC", "idec": "IDEC", "dkm": "DKM",
-         "alternating_kmeans": "alternating K-means", "vade": "VaDE", "rim": "RIM", "imsat": "IMSAT"}
+         "alternating_kmeans": "alternating K-means", "desom": "DESOM", "vade": "VaDE",
+         "rim": "RIM", "imsat": "IMSAT"}
 #: The estimator of each self-training method.
 ESTIMATORS = {"dec": DEC, "idec": IDEC, "dkm": DKM, "alternating_kmeans": AlternatingKMeans,
-              "vade": VaDE, "rim": RIM, "imsat": IMSAT}
+              "desom": DESOM, "vade": VaDE, "rim": RIM, "imsat": IMSAT}
 #: The methods on the raw data, without the autoencoder.
 RAW_METHODS = ("kmeans_raw", "rim", "imsat")
 #: Parameters of a run that are not part of the recipe (they do not change the results).

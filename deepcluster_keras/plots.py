@@ -12,6 +12,8 @@ __all__ = [
     "plot_cluster_grid",
     "plot_training_curves",
     "plot_embedding",
+    "plot_som_prototypes",
+    "plot_som_map",
     "save_figure",
 ]
 
@@ -218,3 +220,84 @@ def save_figure(ax, path):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_som_prototypes(images, map_size, image_shape=None, ax=None, title=None):
+    """A self-organising map's prototypes as images, laid out as the map.
+
+    Parameters
+    ----------
+    images : ndarray of shape (rows * cols, h * w) or (rows * cols, h, w[, 1])
+        The prototypes decoded back to images (e.g. the decoder's output
+        for ``som.SOMLayer``'s ``clusters``), unit ``u`` in row
+        ``u // cols`` and column ``u % cols``.
+    map_size : (rows, cols)
+    image_shape : (h, w), needed for flat images that are not square.
+
+    Returns
+    -------
+    ax, holding one image: the map, a pixel's gap between the units.
+    """
+    rows, cols = map_size
+    images = np.asarray(images)
+    if len(images) != rows * cols:
+        raise ValueError(f"Expected one image per unit of the map, rows * cols={rows * cols}. "
+                         f"Received: {len(images)} images, map_size={tuple(map_size)}")
+    h, w = _image_shape(images, image_shape)
+    canvas = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), np.nan)
+    for unit, image in enumerate(images):
+        row, col = divmod(unit, cols)
+        canvas[row * (h + 1): row * (h + 1) + h, col * (w + 1): col * (w + 1) + w] = (
+            image.reshape(h, w))
+    ax = ax if ax is not None else _new_ax((cols * 0.8, rows * 0.8))
+    ax.imshow(canvas, cmap="gray_r", interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or f"prototypes of the {rows}x{cols} map")
+    return ax
+
+
+def plot_som_map(counts, majority, map_size, ax=None, title=None):
+    """The samples per unit of a self-organising map, with each unit's majority class.
+
+    Parameters
+    ----------
+    counts, majority : ndarray of shape (rows * cols,), from ``som.unit_map``
+        (``majority`` -1 for an empty unit, left blank)
+    map_size : (rows, cols)
+
+    Returns
+    -------
+    ax, holding the heat map of the counts and one text per unit.
+    """
+    rows, cols = map_size
+    counts, majority = np.asarray(counts), np.asarray(majority)
+    if counts.shape != (rows * cols,) or majority.shape != (rows * cols,):
+        raise ValueError(f"Expected counts and majority of shape (rows * cols,)=({rows * cols},). "
+                         f"Received: counts.shape={counts.shape}, majority.shape={majority.shape}")
+    ax = ax if ax is not None else _new_ax((cols * 0.7 + 1.5, rows * 0.7 + 0.5))
+    grid = counts.reshape(rows, cols)
+    heat = ax.imshow(grid, cmap="Blues", interpolation="nearest", vmin=0)
+    ax.get_figure().colorbar(heat, ax=ax, label="samples")
+    for unit, label in enumerate(majority):
+        row, col = divmod(unit, cols)
+        dark = grid[row, col] > 0.6 * max(grid.max(), 1)
+        ax.text(col, row, "" if label == -1 else str(label), ha="center", va="center",
+                color="white" if dark else "black", fontsize="small")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "samples per unit (majority class written)")
+    return ax
+
+
+def _image_shape(images, image_shape):
+    """``(h, w)`` of ``images``: given, the images' own, or square for flat ones."""
+    if image_shape is not None:
+        return tuple(image_shape)
+    if images.ndim > 2:
+        return images.shape[1:3]
+    side = int(round(np.sqrt(images.shape[1])))
+    if side * side != images.shape[1]:
+        raise ValueError("Pass image_shape=(height, width) for flat images that are not square. "
+                         f"Received: images.shape={images.shape}")
+    return side, side

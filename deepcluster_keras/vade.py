@@ -40,7 +40,7 @@ from deepcluster_keras import metrics
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches
 from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
 
-__all__ = ["Sampling", "GaussianMixturePrior", "fit_mixture", "build_vade_model",
+__all__ = ["Sampling", "GaussianMixturePrior", "fit_mixture", "build_vade_model", "mean_encoder",
            "learning_rate", "train"]
 
 #: The paper's learning rates: the first, the decay every ``LR_EVERY`` epochs, the floor.
@@ -228,11 +228,19 @@ class _Batches(ShuffledBatches):
         return batch, (batch, np.zeros(len(batch), "float32"))
 
 
-def responsibilities(model, x):
-    """``p(c | z_mean(x))`` of a :func:`build_vade_model` model, shape (n, n_clusters)."""
-    z_mean = keras.Model(model.input, model.get_layer("sampling").input[0]).predict(
-        x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+def responsibilities(model, x, encoder=None):
+    """``p(c | z_mean(x))`` of a :func:`build_vade_model` model, shape (n, n_clusters).
+
+    ``encoder``: the model's ``x -> z_mean`` (:func:`mean_encoder`), if at hand.
+    """
+    encoder = mean_encoder(model) if encoder is None else encoder
+    z_mean = encoder.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
     return ops.convert_to_numpy(model.get_layer("mixture").responsibilities(z_mean))
+
+
+def mean_encoder(model):
+    """``x -> z_mean`` of a :func:`build_vade_model` model."""
+    return keras.Model(model.input, model.get_layer("sampling").input[0], name="encoder")
 
 
 def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=100, seed=0,
@@ -276,8 +284,10 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
                                                state["seconds"], state["y_pred_last"])
             say(f"Resuming from the checkpoint after epoch {first} of {epochs}.")
 
+    encoder = mean_encoder(model)
+
     def record(epoch, logs, previous):
-        labels = responsibilities(model, x).argmax(1)
+        labels = responsibilities(model, x, encoder).argmax(1)
         entry = {"epoch": epoch, "loss": logs.get("loss"),
                  "reconstruction": logs.get("reconstruction_loss"),
                  "prior": logs.get("mixture_loss"),

@@ -98,3 +98,27 @@ def scaled_blobs(blobs):
 
     x, y = blobs
     return minmax_scale(x).astype("float32"), y
+
+
+#: The recipe on scikit-learn's digits, shortened: the autoencoder of ``digits_ae_weights``.
+DIGITS_PRETRAIN = dict(pretrain_epochs=60, n_init=5, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits scaled to [0, 1]: small real data."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return (x / 16).astype("float32"), y
+
+
+@pytest.fixture(scope="session")
+def digits_ae_weights(tmp_path_factory, digits):
+    """The dense autoencoder pretrained on ``digits`` (``DIGITS_PRETRAIN``),
+    shared by the methods that start from one."""
+    from deepcluster_keras import DEC
+
+    path = tmp_path_factory.mktemp("digits_ae") / "ae.weights.h5"
+    DEC(10, maxiter=0, **DIGITS_PRETRAIN).fit(digits[0]).save_autoencoder_weights(path)
+    return str(path)

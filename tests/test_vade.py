@@ -4,10 +4,11 @@ the pretrained autoencoder, training on digits without collapse, persistence."""
 import keras
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
+
+from conftest import DIGITS_PRETRAIN as PRETRAIN
 
 from deepcluster_keras import DEC, metrics, vade
 from deepcluster_keras.estimator import VaDE
@@ -86,22 +87,9 @@ def test_bad_mixture_weights_are_refused():
         layer.build([(None, 3)] * 3)
 
 
-# scikit-learn's digits in [0, 1] and one autoencoder pretrained with the recipe.
-PRETRAIN = dict(pretrain_epochs=60, n_init=5, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    x, y = load_digits(return_X_y=True)
-    return (x / 16).astype("float32"), y
-
-
-@pytest.fixture(scope="module")
-def ae_weights(tmp_path_factory, digits):
-    x, _ = digits
-    path = tmp_path_factory.mktemp("ae") / "ae.weights.h5"
-    DEC(10, maxiter=0, **PRETRAIN).fit(x).save_autoencoder_weights(path)
-    return str(path)
+@pytest.fixture
+def ae_weights(digits_ae_weights):
+    return digits_ae_weights
 
 
 def test_the_start_reconstructs_as_the_pretrained_autoencoder(digits, ae_weights):
