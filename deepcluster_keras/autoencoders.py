@@ -19,6 +19,7 @@ __all__ = [
     "conv_autoencoder",
     "simple_autoencoder",
     "load_autoencoder_weights",
+    "decoder",
 ]
 
 #: Layer sizes of the DEC tutorial's autoencoder for MNIST.
@@ -186,6 +187,25 @@ def simple_autoencoder(input_dim=784, encoding_dim=32):
         keras.Model(inputs=x, outputs=decoded, name="simple_AE"),
         keras.Model(inputs=x, outputs=encoded, name="encoder"),
     )
+
+
+def decoder(autoencoder, encoder):
+    """The decoder of ``autoencoder``: a model from the embedding (``encoder``'s
+    output) to the reconstruction, sharing the autoencoder's layers.
+
+    For the autoencoders here, chains of layers: the ones after the
+    encoder's last layer, applied in order.
+    """
+    layers_ = autoencoder.layers
+    embedding = encoder.layers[-1]
+    if embedding not in layers_:
+        raise ValueError(f"The encoder's last layer {embedding.name!r} is not a layer of "
+                         f"the autoencoder {autoencoder.name!r}.")
+    z = keras.Input(shape=encoder.output.shape[1:], name="embedding")
+    h = z
+    for layer in layers_[layers_.index(embedding) + 1:]:
+        h = layer(h)
+    return keras.Model(z, h, name="decoder")
 
 
 def load_autoencoder_weights(model, path):

@@ -799,6 +799,16 @@ class DESOM(_KMeansFriendly):
     def _set_model(self, model):
         super()._set_model(model)
         self.prototypes_ = self.cluster_centers_
+        self._decoder = None
+
+    def decode(self, Z):
+        """Points of the embedding (e.g. ``prototypes_``) decoded back to
+        the data space: the map as images, for ``plots.plot_som_prototypes``."""
+        check_is_fitted(self, "prototypes_")
+        if getattr(self, "_decoder", None) is None:
+            self._decoder = autoencoders.decoder(self.autoencoder_, self.encoder_)
+        return self._decoder.predict(np.asarray(Z, "float32"), batch_size=PREDICT_BATCH_SIZE,
+                                     verbose=0)
 
     def predict_units(self, X):
         """The best-matching unit of each sample."""

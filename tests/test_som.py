@@ -290,6 +290,10 @@ def test_desom_labels_by_units_merged_to_the_measured_accuracy(digits, digits_ae
     np.testing.assert_array_equal(loaded.predict(x), fitted.predict(x))
     np.testing.assert_array_equal(loaded.units_, fitted.units_)
     np.testing.assert_allclose(loaded.prototypes_, fitted.prototypes_)
+    # Decoding the embedding of x gives the autoencoder's reconstruction of x.
+    np.testing.assert_allclose(fitted.decode(fitted.transform(x[:50])),
+                               fitted.autoencoder_.predict(x[:50], verbose=0), rtol=1e-4, atol=1e-5)
+    assert loaded.decode(loaded.prototypes_).shape == (64, 64)
 
 
 @pytest.mark.parametrize("params, error, message", [
