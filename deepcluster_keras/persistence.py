@@ -295,6 +295,10 @@ class FitProgress:
         stamp = json.loads(json.dumps({"class": type(estimator).__name__, "params": params,
                                        "data": data_fingerprint(X)}, default=str))
         self.state = self._read() or {}
+        if self.state and os.listdir(self.directory) == [self.STAMP]:
+            # A fit that stopped before saving anything (bad data, a diverged
+            # start): its stamp alone keeps no progress, so it does not bind.
+            self.state = {}
         if self.state:
             changed = sorted(k for k in stamp if self.state.get(k) != stamp[k])
             if changed:

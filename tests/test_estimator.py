@@ -130,6 +130,27 @@ def test_self_training_optimizer_is_the_one_asked_for(fitted):
     assert metrics.acc(y, adam.labels_) >= 0.9  # three well-separated blobs
 
 
+def test_a_fit_that_saved_nothing_does_not_bind_its_folder(fitted, tmp_path, monkeypatch):
+    """A fit that failed before its first checkpoint leaves only its stamp;
+    a fit with other parameters may then use the folder."""
+    from deepcluster_keras import estimator as estimator_module
+
+    _, x, y = fitted
+    folder = tmp_path / "progress"
+
+    def failing_pretraining(*args, **kwargs):
+        raise FloatingPointError("diverged")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(estimator_module.dec, "pretrain", failing_pretraining)
+        with pytest.raises(FloatingPointError):
+            DEC(3, checkpoint_dir=str(folder), **{**FAST, "maxiter": 0}).fit(x)
+    assert sorted(p.name for p in folder.iterdir()) == ["fit.json"]
+    with _no_warning_check():
+        DEC(3, checkpoint_dir=str(folder), **{**FAST, "maxiter": 0, "alpha": 2.0}).fit(x)
+    assert not folder.exists()  # finished, emptied
+
+
 def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches, monkeypatch):
     from deepcluster_keras import estimator as estimator_module
 
