@@ -12,7 +12,8 @@ import warnings
 import numpy as np
 
 from deepcluster_keras import metrics
-from deepcluster_keras.methods import METHODS, NAMES, recipe_defaults, resolved_recipe
+from deepcluster_keras.methods import (METHODS, NAMES, RAW_METHODS, recipe_defaults,
+                                       resolved_recipe)
 from deepcluster_keras.persistence import atomic_write_json, atomic_write_text, read_json
 
 #: A class counts as mixed up when its matched cluster holds less than this share of it.
@@ -129,9 +130,12 @@ def _summary(out, seeds):
     return summary
 
 
-def _recipe_line(recipe):
+def _recipe_line(recipe, methods_=()):
     if not recipe:
         return ""
+    if methods_ and all(m in RAW_METHODS for m in methods_):
+        return (f"{recipe['dataset']} ({recipe['n_samples']} samples), the raw data (no "
+                "autoencoder), each method with its own defaults")
     return (f"{recipe['dataset']} ({recipe['n_samples']} samples), {recipe['autoencoder']} autoencoder, "
             f"{recipe['pretrain_epochs']} pretraining epochs ({recipe['pretrain_optimizer']}), "
             f"self-training with {recipe['optimizer']}, maxiter {recipe['maxiter']}, "
@@ -140,7 +144,7 @@ def _recipe_line(recipe):
 
 def markdown_table(summary):
     mixed = any(entry["mixed_classes"] for entry in summary["methods"].values())
-    lines = [f"Recipe: {_recipe_line(summary['recipe'])}", "",
+    lines = [f"Recipe: {_recipe_line(summary['recipe'], summary['methods'])}", "",
              "| method | seeds | ACC per seed | ACC min / median / max | ACC mean ± std "
              "| NMI median | ARI median | published ACC |" + (" classes mixed up, per seed |" * mixed),
              "| --- " * (8 + mixed) + "|"]
@@ -216,9 +220,10 @@ def comparison_table(folders):
         recipe = summary["recipe"]
         for method, entry in summary["methods"].items():
             st = entry["stats"]
+            setting = ("raw data" if method in RAW_METHODS else f"{recipe['autoencoder']}, "
+                       f"{recipe['pretrain_epochs']} epochs{_self_training_note(recipe)}")
             lines.append(
-                f"| {os.path.normpath(folder)} | {recipe['dataset']} | {recipe['autoencoder']}, "
-                f"{recipe['pretrain_epochs']} epochs{_self_training_note(recipe)} | {NAMES[method]} | "
+                f"| {os.path.normpath(folder)} | {recipe['dataset']} | {setting} | {NAMES[method]} | "
                 f"{len(entry['per_seed'])} | {st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} "
                 f"({st['acc']['min']:.3f}-{st['acc']['max']:.3f}) | {st['nmi']['mean']:.3f} | "
                 f"{st['ari']['mean']:.3f} | {_published(entry['published'])} |")
