@@ -99,8 +99,57 @@ class ClusteringLayer(keras.layers.Layer):
         return config
 
 
+class CentresCost(keras.layers.Layer):
+    """The base of the layers whose output is a per-sample cost of the
+    squared distances from an embedding to centres: :class:`KMeansLayer`,
+    :class:`~deepcluster_keras.som.SOMLayer`.
+
+    Weights, in this order: ``clusters`` (the centres, shape (n_clusters,
+    n_features); trainable unless ``trainable_centres`` is False) and one
+    non-trainable scalar a training loop anneals (:attr:`annealed`, named by
+    the subclass's ``_annealed_name``: KMeansLayer's ``alpha``, SOMLayer's
+    ``temperature``), saved with the model.
+    """
+
+    _annealed_name = None
+
+    def __init__(self, n_clusters, weights=None, trainable_centres=True, **kwargs):
+        super().__init__(**kwargs)
+        self.n_clusters = n_clusters
+        self.trainable_centres = bool(trainable_centres)
+        self.initial_weights = _initial_centres(weights)
+        self.input_spec = keras.layers.InputSpec(ndim=2)
+
+    def _initial_annealed(self):
+        """The annealed weight's first value."""
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        n_features = input_shape[-1]
+        self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: n_features})
+        self.clusters = self.add_weight(name="clusters", shape=(self.n_clusters, n_features),
+                                        initializer="glorot_uniform",
+                                        trainable=self.trainable_centres)
+        setattr(self, self._annealed_name, self.add_weight(
+            name=self._annealed_name, shape=(),
+            initializer=keras.initializers.Constant(self._initial_annealed()), trainable=False))
+        _assign_initial_centres(self, self.clusters)
+
+    @property
+    def annealed(self):
+        """The weight a training loop anneals (:func:`kmeans_friendly.train`)."""
+        return getattr(self, self._annealed_name)
+
+    def squared_distances(self, inputs):
+        """``||z_i - mu_k||^2``, shape (n_samples, n_clusters)."""
+        return ops.sum(ops.square(ops.expand_dims(inputs, axis=1) - self.clusters), axis=2)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+
 @keras.saving.register_keras_serializable(package="deepcluster_keras")
-class KMeansLayer(keras.layers.Layer):
+class KMeansLayer(CentresCost):
     """Continuous K-means: the soft K-means cost of each embedding.
 
     For an embedding ``z_i``, centres ``mu_k`` and squared distances
@@ -133,38 +182,18 @@ class KMeansLayer(keras.layers.Layer):
     """
 
     def __init__(self, n_clusters, weights=None, alpha=1.0, trainable_centres=True, **kwargs):
-        super().__init__(**kwargs)
         if alpha is not None and (not np.isfinite(alpha) or alpha <= 0):
             raise ValueError(
                 "Received an invalid value for `alpha`, expected a positive number, or None "
                 f"for the hard K-means cost. Received: alpha={alpha!r}")
-        self.n_clusters = check_n_clusters(n_clusters)
+        super().__init__(check_n_clusters(n_clusters), weights, trainable_centres, **kwargs)
         self.hard = alpha is None
         self.initial_alpha = None if alpha is None else float(alpha)
-        self.trainable_centres = bool(trainable_centres)
-        self.initial_weights = _initial_centres(weights)
-        self.input_spec = keras.layers.InputSpec(ndim=2)
 
-    def build(self, input_shape):
-        n_features = input_shape[-1]
-        self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: n_features})
-        self.clusters = self.add_weight(name="clusters", shape=(self.n_clusters, n_features),
-                                        initializer="glorot_uniform",
-                                        trainable=self.trainable_centres)
-        self.alpha = self.add_weight(name="alpha", shape=(),
-                                     initializer=keras.initializers.Constant(
-                                         self.initial_alpha or 1.0),
-                                     trainable=False)
-        _assign_initial_centres(self, self.clusters)
+    _annealed_name = "alpha"
 
-    @property
-    def annealed(self):
-        """The weight a training loop anneals (:func:`kmeans_friendly.train`): ``alpha``."""
-        return self.alpha
-
-    def squared_distances(self, inputs):
-        """``d_ik``, shape (n_samples, n_clusters)."""
-        return ops.sum(ops.square(ops.expand_dims(inputs, axis=1) - self.clusters), axis=2)
+    def _initial_annealed(self):
+        return self.initial_alpha or 1.0
 
     def soft_assignments(self, inputs):
         """``softmax_k(-alpha * d_ik)`` (one-hot on the nearest centre when hard)."""
@@ -181,9 +210,6 @@ class KMeansLayer(keras.layers.Layer):
         if self.hard:
             return ops.min(distances, axis=1)
         return ops.sum(self._assignments(distances) * distances, axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],)
 
     def get_config(self):
         config = super().get_config()

@@ -48,7 +48,7 @@ import numpy as np
 from keras import ops
 from sklearn.cluster import KMeans
 
-from deepcluster_keras.layers import _assign_initial_centres, _initial_centres
+from deepcluster_keras.layers import CentresCost
 from deepcluster_keras.validation import check_n_clusters, check_positive_int
 
 __all__ = ["SOMLayer", "som_temperatures", "build_som_model", "initial_prototypes",
@@ -96,7 +96,7 @@ def grid_distances(map_size):
 
 
 @keras.saving.register_keras_serializable(package="deepcluster_keras")
-class SOMLayer(keras.layers.Layer):
+class SOMLayer(CentresCost):
     """A self-organising map's cost for each embedding (DESOM).
 
     For an embedding ``z``, prototypes ``m_u`` (one per unit of a
@@ -146,33 +146,17 @@ class SOMLayer(keras.layers.Layer):
     (None,)
     """
 
+    _annealed_name = "temperature"
+
     def __init__(self, map_size=(8, 8), weights=None, temperature=10.0, **kwargs):
-        super().__init__(**kwargs)
-        self.map_size = check_map_size(map_size)
+        map_size = check_map_size(map_size)
+        super().__init__(map_size[0] * map_size[1], weights, **kwargs)
+        self.map_size = map_size
         self.initial_temperature = _check_temperature(temperature)
-        self.n_clusters = self.map_size[0] * self.map_size[1]
         self.grid_distances = grid_distances(self.map_size)
-        self.initial_weights = _initial_centres(weights)
-        self.input_spec = keras.layers.InputSpec(ndim=2)
 
-    def build(self, input_shape):
-        n_features = input_shape[-1]
-        self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: n_features})
-        self.clusters = self.add_weight(name="clusters", shape=(self.n_clusters, n_features),
-                                        initializer="glorot_uniform")
-        self.temperature = self.add_weight(
-            name="temperature", shape=(),
-            initializer=keras.initializers.Constant(self.initial_temperature), trainable=False)
-        _assign_initial_centres(self, self.clusters)
-
-    @property
-    def annealed(self):
-        """The weight a training loop anneals (:func:`kmeans_friendly.train`): ``temperature``."""
-        return self.temperature
-
-    def squared_distances(self, inputs):
-        """``||z - m_u||^2``, shape (n_samples, n_units)."""
-        return ops.sum(ops.square(ops.expand_dims(inputs, axis=1) - self.clusters), axis=2)
+    def _initial_annealed(self):
+        return self.initial_temperature
 
     def best_matching_units(self, inputs):
         """The unit of the nearest prototype of each sample, shape (n_samples,)."""
@@ -192,9 +176,6 @@ class SOMLayer(keras.layers.Layer):
         distances = self.squared_distances(inputs)
         weights = self.neighbourhood(ops.argmin(distances, axis=1), dtype=distances.dtype)
         return ops.sum(ops.stop_gradient(weights) * distances, axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],)
 
     def get_config(self):
         config = super().get_config()
