@@ -693,8 +693,9 @@ class DESOM(_KMeansFriendly):
 
         MSE reconstruction + gamma * SOM cost,
 
-    the SOM cost with a Gaussian neighbourhood on the grid whose
-    temperature decays exponentially from ``t_max`` to ``t_min``. Each
+    the SOM cost (averaged over the units) with a Gaussian neighbourhood on
+    the grid whose temperature decays exponentially from ``t_max`` to
+    ``t_min``. Each
     sample's unit is its best-matching unit (``units_``); K-means on the
     prototypes merges the units into ``n_clusters`` clusters (``labels_``).
 
@@ -702,7 +703,12 @@ class DESOM(_KMeansFriendly):
     ``t_min=0.1`` are DESOM's for MNIST. DESOM decays the temperature every
     batch over 10,000 iterations of batch 256 (36 epochs of MNIST-70k); here
     it decays every epoch over ``epochs=40``, and the optimizer is the
-    pretraining's (as :class:`DKM`'s; DESOM used Adam).
+    pretraining's (as :class:`DKM`'s; DESOM used Adam). DESOM's cost sums
+    over the units, where it trained with Adam, which does not see the
+    scale; with the recipe's SGD(1.0, momentum 0.9) that sum (64 times the
+    mean on the 8x8 map) diverged on MNIST-test in the first epoch, and
+    Adam put every sample into one unit within 10 epochs (ACC 0.114), so
+    ``gamma`` here weighs the mean over the units.
 
     Parameters
     ----------
@@ -711,7 +717,8 @@ class DESOM(_KMeansFriendly):
     map_size : (int, int), default=(8, 8)
         Rows and columns of the map; at least ``n_clusters`` units.
     gamma : float >= 0, default=0.001
-        The SOM cost's weight beside the reconstruction's MSE.
+        The weight of the SOM cost's mean over the units beside the
+        reconstruction's MSE.
     t_max, t_min : float > 0, default=10.0, 0.1
     epochs : int, default=40
     optimizer : {"sgd", "adam"} or None, default=None
@@ -771,8 +778,10 @@ class DESOM(_KMeansFriendly):
             prototypes=som.initial_prototypes(z, (rows, cols), seed=start.seed))
 
     def _cost_weight(self, n_features):
-        # kmeans_friendly.train divides the weight by the features (its MSE's mean).
-        return self.gamma * n_features
+        # kmeans_friendly.train divides the weight by the features (its MSE's
+        # mean); gamma weighs the cost's mean over the units (see the class).
+        rows, cols = tuple(self.map_size)
+        return self.gamma * n_features / (rows * cols)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

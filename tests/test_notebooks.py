@@ -70,10 +70,10 @@ def test_04_conv_dec_and_joint_loss(tmp_path, monkeypatch):
 
 def test_05_vade_and_som(tmp_path, monkeypatch):
     s = execute("05_vade_and_som.ipynb", tmp_path, monkeypatch)
-    # Measured (2026-12-03, 2 threads): 0.278, 0.290, 0.309 and 58 of 64 units
+    # Measured (2026-12-03, 2 threads): 0.278, 0.290, 0.281 and 58 of 64 units
     # used; 3,000 images and 15 pretraining epochs make a weak embedding, so
     # these show the steps running, not the methods' worth.
     assert s["AE + K-means"]["acc"] >= 0.22
     assert s["VaDE"]["acc"] >= 0.23
-    assert s["DESOM (units merged)"]["acc"] >= 0.25
+    assert s["DESOM (units merged)"]["acc"] >= 0.23
     assert s["units_used"] >= 40
