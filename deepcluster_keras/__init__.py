@@ -47,8 +47,8 @@ from deepcluster_keras.dec import (
 )
 from deepcluster_keras.autoencoders import autoencoder, conv_autoencoder
 from deepcluster_keras.datasets import load_data
-from deepcluster_keras.estimator import (DEC, DESOM, DKM, IDEC, IMSAT, RIM, AlternatingKMeans,
-                                         VaDE)
+from deepcluster_keras.estimator import (DAC, DEC, DESOM, DKM, IDEC, IMSAT, RIM,
+                                         AlternatingKMeans, VaDE)
 from deepcluster_keras import metrics
 
 __version__ = "0.1.0"
@@ -64,6 +64,7 @@ __all__ = [
     "VaDE",
     "RIM",
     "IMSAT",
+    "DAC",
     "target_distribution",
     "autoencoder",
     "conv_autoencoder",

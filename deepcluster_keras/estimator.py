@@ -1,4 +1,5 @@
-"""scikit-learn style estimators: DEC, IDEC, DKM, AlternatingKMeans, DESOM, VaDE, RIM, IMSAT.
+"""scikit-learn style estimators: DEC, IDEC, DKM, AlternatingKMeans, DESOM, VaDE, RIM, IMSAT,
+DAC.
 
 The one place the recipe is composed (pretrain the autoencoder, K-means on
 its embedding, then each method's training) and the one owner of its
@@ -26,14 +27,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deepcluster_keras import autoencoders, dec, imsat, kmeans_friendly, som, vade
+from deepcluster_keras import autoencoders, dac, dec, imsat, kmeans_friendly, som, vade
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
 from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, FitProgress, atomic_save,
                                            atomic_write_json, load_keras_model)
 from deepcluster_keras.validation import (check_data, check_labels, check_n_samples,
                                           check_writable_dir)
 
-__all__ = ["DEC", "IDEC", "DKM", "AlternatingKMeans", "DESOM", "VaDE", "RIM", "IMSAT"]
+__all__ = ["DEC", "IDEC", "DKM", "AlternatingKMeans", "DESOM", "VaDE", "RIM", "IMSAT", "DAC"]
 
 
 #: Every estimator class by name, for ``load``.
@@ -953,12 +954,11 @@ class VaDE(_AutoencoderClustering):
 
 
 class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
-    """A softmax network trained on the raw data (:mod:`imsat`): no autoencoder."""
+    """A softmax network trained on the raw data (:mod:`imsat`, :mod:`dac`): no autoencoder."""
 
     _training_attributes = ("epochs",)
     _parameter_constraints = {
         "n_clusters": [Interval(Integral, 2, None, closed="left")],
-        "hidden": [tuple, list],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -977,6 +977,12 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
     def _train_kwargs(self, X):
         return {}
 
+    def _train(self, model, X, y, seed, checkpoint_dir):
+        """Train ``model``; RIM and IMSAT by :func:`imsat.train`."""
+        return imsat.train(model, X, y, epochs=self.epochs, batch_size=self.batch_size, seed=seed,
+                           verbose=self.verbose, checkpoint_dir=checkpoint_dir,
+                           **self._train_kwargs(X))
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the network; ``y`` is not used for training, only to
@@ -984,9 +990,6 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
         X = self._check_x(X, reset=True)
         y = check_labels(y, len(X))
         check_n_samples(len(X), self.n_clusters)
-        if not all(isinstance(u, Integral) and u >= 1 for u in self.hidden):
-            raise ValueError("Received an invalid value for `hidden`, expected layer sizes >= 1. "
-                             f"Received: hidden={self.hidden!r}")
         seed = self.random_state
         if seed is not None and not isinstance(seed, Integral):
             seed = int(check_random_state(seed).randint(2**31 - 1))
@@ -995,17 +998,15 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
         else:
             seed = int(np.random.randint(2**31 - 1))
         progress = None if self.checkpoint_dir is None else FitProgress(self, X)
-        model = self._model(X.shape[1], seed)
+        model = self._model(X.shape[1:], seed)
         start = time.perf_counter()
-        train_kwargs = self._train_kwargs(X)  # IMSAT: the nearest-neighbour distances
-        setup = time.perf_counter() - start
-        training = imsat.train(
-            model, X, y, epochs=self.epochs, batch_size=self.batch_size, seed=seed,
-            verbose=self.verbose,
-            checkpoint_dir=None if progress is None else progress.self_training, **train_kwargs)
+        training = self._train(model, X, y, seed,
+                               None if progress is None else progress.self_training)
         if progress is not None:
             progress.remove()
-        self.seconds_ = {"setup": setup, "training": training.seconds}
+        seconds = time.perf_counter() - start
+        # IMSAT's setup (the nearest-neighbour distances) is what train did not time.
+        self.seconds_ = {"setup": seconds - training.seconds, "training": training.seconds}
         self._set_model(model if len(model.inputs) == 1 else model.get_layer("softmax_net"))
         self.labels_, self.history_ = training.labels, training.history
         self.epochs_ = training.epochs
@@ -1028,6 +1029,14 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
     def predict(self, X):
         """The most likely cluster of each sample."""
         return self.predict_proba(X).argmax(1)
+
+
+def _check_hidden(hidden):
+    """RIM's and IMSAT's hidden layer sizes."""
+    if not all(isinstance(u, Integral) and u >= 1 for u in hidden):
+        raise ValueError("Received an invalid value for `hidden`, expected layer sizes >= 1. "
+                         f"Received: hidden={hidden!r}")
+    return tuple(hidden)
 
 
 class RIM(_InformationClustering):
@@ -1056,6 +1065,7 @@ class RIM(_InformationClustering):
     """
 
     _parameter_constraints = {**_InformationClustering._parameter_constraints,
+                              "hidden": [tuple, list],
                               "weight_decay": [Interval(Real, 0, None, closed="left")]}
 
     def __init__(self, n_clusters=10, *, hidden=(), weight_decay=1e-4, epochs=50, batch_size=250,
@@ -1070,8 +1080,8 @@ class RIM(_InformationClustering):
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
 
-    def _model(self, n_features, seed):
-        model = imsat.build_softmax_model(n_features, self.n_clusters, tuple(self.hidden),
+    def _model(self, shape, seed):
+        model = imsat.build_softmax_model(shape[0], self.n_clusters, _check_hidden(self.hidden),
                                           batch_norm=False, weight_decay=self.weight_decay,
                                           seed=seed)
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
@@ -1113,6 +1123,7 @@ class IMSAT(_InformationClustering):
 
     _parameter_constraints = {
         **_InformationClustering._parameter_constraints,
+        "hidden": [tuple, list],
         "augmentation": [StrOptions({"vat", "rpt"})],
         "lam": [Interval(Real, 0, None, closed="neither")],
         "mu": [Interval(Real, 0, None, closed="neither")],
@@ -1139,8 +1150,8 @@ class IMSAT(_InformationClustering):
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
 
-    def _model(self, n_features, seed):
-        model = imsat.build_softmax_model(n_features, self.n_clusters, tuple(self.hidden),
+    def _model(self, shape, seed):
+        model = imsat.build_softmax_model(shape[0], self.n_clusters, _check_hidden(self.hidden),
                                           perturbed_input=True, seed=seed)
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                       loss=[imsat.information_loss(mu=self.mu, weight=self.lam), "kld"])
@@ -1152,3 +1163,84 @@ class IMSAT(_InformationClustering):
                              "give more data or lower n_neighbors.")
         return {"augmentation": self.augmentation, "xi": self.xi,
                 "eps": imsat.vat_epsilon(X, self.n_neighbors, self.eps_scale)}
+
+
+class DAC(_InformationClustering):
+    """Deep Adaptive Clustering (Chang et al., ICCV 2017; :mod:`dac`).
+
+    A convolutional network ``p(y | x)`` trained on pairs of images it
+    labels itself: in each batch, pairs whose softmax outputs are more
+    similar (cosine) than an upper threshold count as "same cluster", pairs
+    less similar than a lower one as "different"; the thresholds close in
+    epoch by epoch until they meet, so that more and more pairs are used.
+    Batches are shifted, rotated and zoomed at random. Clusters: the argmax.
+
+    Defaults and their sources (:mod:`dac` says more): the thresholds
+    ``0.95 - lambda`` and ``0.455 + 0.1 lambda`` with ``lambda`` stepped by
+    ``1.1 * 0.009`` (46 epochs until they meet), RMSprop(0.001) and batch 128
+    are the paper's and its reimplementations'; the network is a lighter
+    all-convolutional one than the paper's.
+
+    Parameters
+    ----------
+    n_clusters : int >= 2, default=10
+    image_shape : (int, int) or None, default=None
+        Height and width of the images when ``X`` is flat; None: square.
+        ``X`` may also be images, (n_samples, height, width[, 1]).
+    epochs : int or None, default=None
+        None: until the thresholds meet.
+    lam_step : float > 0, default=0.0099
+    batch_size : int >= 2, default=128
+    learning_rate : float, default=0.001
+        RMSprop's.
+    verbose, random_state, checkpoint_dir : as :class:`DEC`.
+
+    Attributes
+    ----------
+    labels_, history_ (per epoch: thresholds, pairs selected, loss, ACC...),
+    epochs_, seconds_, n_features_in_, model_ (the network, on images).
+    """
+
+    _parameter_constraints = {
+        **_InformationClustering._parameter_constraints,
+        "image_shape": [tuple, list, None],
+        "epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "lam_step": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+    }
+
+    def __init__(self, n_clusters=10, *, image_shape=None, epochs=None, lam_step=dac.LAM_STEP,
+                 batch_size=128, learning_rate=0.001, verbose=0, random_state=None,
+                 checkpoint_dir=None):
+        self.n_clusters = n_clusters
+        self.image_shape = image_shape
+        self.epochs = epochs
+        self.lam_step = lam_step
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.verbose = verbose
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+
+    def _check_x(self, X, reset):
+        X = super()._check_x(X, reset)
+        n_features = X.shape[1]
+        if self.image_shape is not None:
+            height, width = tuple(self.image_shape)
+        else:
+            height = width = int(round(np.sqrt(n_features)))
+        if height * width != n_features:
+            raise ValueError(
+                f"DAC takes images: X's {n_features} features are not a "
+                + ("square image" if self.image_shape is None else
+                   f"{height}x{width} image (image_shape={tuple(self.image_shape)})")
+                + ". Give image_shape=(height, width), or X of shape (n_samples, height, width).")
+        return X.reshape(len(X), height, width, 1)
+
+    def _model(self, shape, seed):
+        return dac.build_dac_network(shape, self.n_clusters, seed=seed)
+
+    def _train(self, model, X, y, seed, checkpoint_dir):
+        return dac.train(model, X, y, epochs=self.epochs, batch_size=self.batch_size,
+                         lam_step=self.lam_step, learning_rate=self.learning_rate, seed=seed,
+                         verbose=self.verbose, checkpoint_dir=checkpoint_dir)

@@ -11,7 +11,9 @@
 - ``vade``: a VAE with a Gaussian-mixture prior, from the pretrained
   autoencoder (:mod:`deepcluster_keras.vade`);
 - ``rim``, ``imsat``: a softmax network trained on the raw data by
-  information maximisation (:mod:`deepcluster_keras.imsat`), no autoencoder.
+  information maximisation (:mod:`deepcluster_keras.imsat`), no autoencoder;
+- ``dac``: a convolutional network trained on the pairs of images it labels
+  itself (:mod:`deepcluster_keras.dac`), no autoencoder.
 
 Every method of one seed shares one pretrained autoencoder: the estimators
 with ``maxiter=0`` pretrain it (and give AE + K-means), the self-training
@@ -21,24 +23,24 @@ methods start from its saved weights.
 import time
 
 from deepcluster_keras import classical
-from deepcluster_keras.estimator import (DEC, DESOM, DKM, IDEC, IMSAT, RIM, AlternatingKMeans,
-                                         VaDE)
+from deepcluster_keras.estimator import (DAC, DEC, DESOM, DKM, IDEC, IMSAT, RIM,
+                                         AlternatingKMeans, VaDE)
 
 #: Every method, in the order a run does them.
 METHODS = (("kmeans_raw",) + tuple(f"ae_{m}" for m in classical.METHODS)
-           + ("dec", "idec", "dkm", "alternating_kmeans", "desom", "vade", "rim", "imsat"))
+           + ("dec", "idec", "dkm", "alternating_kmeans", "desom", "vade", "rim", "imsat", "dac"))
 #: The tutorial's three figures.
 TUTORIAL_METHODS = ("kmeans_raw", "ae_kmeans", "dec")
 NAMES = {"kmeans_raw": "K-means, raw data", "ae_kmeans": "AE + K-means", "ae_gmm": "AE + GMM",
          "ae_agglomerative": "AE + agglomerative", "ae_spectral": "AE + spectral",
          "ae_dbscan": "AE + DBSCAN", "dec": "DEC", "idec": "IDEC", "dkm": "DKM",
          "alternating_kmeans": "alternating K-means", "desom": "DESOM", "vade": "VaDE",
-         "rim": "RIM", "imsat": "IMSAT"}
+         "rim": "RIM", "imsat": "IMSAT", "dac": "DAC"}
 #: The estimator of each self-training method.
 ESTIMATORS = {"dec": DEC, "idec": IDEC, "dkm": DKM, "alternating_kmeans": AlternatingKMeans,
-              "desom": DESOM, "vade": VaDE, "rim": RIM, "imsat": IMSAT}
+              "desom": DESOM, "vade": VaDE, "rim": RIM, "imsat": IMSAT, "dac": DAC}
 #: The methods on the raw data, without the autoencoder.
-RAW_METHODS = ("kmeans_raw", "rim", "imsat")
+RAW_METHODS = ("kmeans_raw", "rim", "imsat", "dac")
 #: Parameters of a run that are not part of the recipe (they do not change the results).
 NOT_RECIPE = ("verbose", "random_state", "checkpoint_dir", "ae_weights")
 
