@@ -121,6 +121,18 @@ def cpu_threads():
     return os.cpu_count()
 
 
+def cpu_model():
+    """The CPU's model name (Linux's /proc/cpuinfo; else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def library_versions():
     """Versions of Python and of the libraries that shape the results."""
     import scipy
@@ -133,8 +145,10 @@ def library_versions():
         "scikit-learn": sklearn.__version__,
         "keras": keras.__version__,
         "keras_backend": keras.backend.backend(),
-        # Results on a CPU depend on how many threads share the work.
+        # Results on a CPU depend on how many threads share the work, and on
+        # the CPU (IMSAT on digits: 0.827 on an AMD EPYC, 0.713 on an Intel Xeon).
         "cpu_threads": cpu_threads(),
+        "cpu": cpu_model(),
     }
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf

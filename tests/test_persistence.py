@@ -78,3 +78,16 @@ def test_a_damaged_keras_file_is_named(tmp_path):
         load_keras_model(path)
     with pytest.raises(FileNotFoundError, match="No model file"):
         load_keras_model(tmp_path / "missing.keras")
+
+
+def test_cpu_model_is_the_model_name_linux_reports():
+    import pathlib
+
+    from deepcluster_keras.persistence import cpu_model
+
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo: the model comes from platform.processor()")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")]
+    assert names and cpu_model() == names[0]

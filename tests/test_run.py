@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from deepcluster_keras import estimator
+from deepcluster_keras.persistence import cpu_model
 from deepcluster_keras.run import run
 
 #: A quick recipe for the tests.
@@ -93,6 +94,7 @@ def test_run_on_given_data_writes_results_and_reloads(tmp_path, blobs):
     assert saved["metrics"] == results["metrics"] and set(saved["metrics"]) == {"ae_kmeans", "dec"}
     assert saved["config"]["pretrain_optimizer"] == "adam" and saved["config"]["maxiter"] == 50
     assert saved["versions"]["cpu_threads"] >= 1
+    assert saved["versions"]["cpu"] == cpu_model()  # results depend on the CPU too
     model = keras.saving.load_model(out / "dec_model.keras")
     np.testing.assert_array_equal(model.predict(x, verbose=0).argmax(1), np.load(out / "labels.npy"))
     assert not (out / "checkpoint").exists(), "the progress is removed when the run is done"
