@@ -61,8 +61,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from deepcluster_keras import metrics
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining
+from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, append_epoch, scores_text
 from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
 from deepcluster_keras.validation import check_n_clusters, check_positive_int
 
@@ -514,13 +513,10 @@ def train(model, x, y=None, *, epochs=None, batch_size=128, lam_step=LAM_STEP,
         entry = {"epoch": epoch + 1, "lambda": lam, "upper": upper, "lower": lower,
                  "loss": float(np.mean(losses)), "selected": float(np.mean(fractions)),
                  "delta_label": 1.0 if previous is None else float(np.mean(labels != previous))}
-        if y is not None:
-            entry.update(metrics.evaluate(y, labels))
-        for k in history:
-            history[k].append(entry[k])
+        append_epoch(history, entry, y, labels)
         say(f"   epoch {epoch + 1}/{last}  u {upper:.3f}  l {lower:.3f}  loss {entry['loss']:.4f}"
             f"  selected {entry['selected']:.3f}  changed {entry['delta_label']:.4f}"
-            + "".join(f"  {k.upper()} {entry[k]:.4f}" for k in ("acc", "nmi", "ari") if k in entry),
+            + scores_text(entry),
             flush=True)
         if checkpoint is not None:
             checkpoint.save(model, {"iteration": epoch + 1, "history": history,

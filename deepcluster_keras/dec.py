@@ -318,6 +318,22 @@ class EpochTraining:
         return {"history": self.history, "epochs": self.epochs, "seconds": self.seconds}
 
 
+def append_epoch(history, entry, y=None, labels=None):
+    """Add ``entry`` to ``history`` (a dict of lists), with ACC / NMI / ARI
+    of ``labels`` when ``y`` is given; returns ``entry``. The epoch loops'
+    (:func:`kmeans_friendly.train`, :func:`imsat.train`, ...) bookkeeping."""
+    if y is not None:
+        entry.update(metrics.evaluate(y, labels))
+    for k in history:
+        history[k].append(entry[k])
+    return entry
+
+
+def scores_text(entry):
+    """``"  ACC 0.9000  NMI ..."`` for the scores that ``entry`` holds."""
+    return "".join(f"  {k.upper()} {entry[k]:.4f}" for k in ("acc", "nmi", "ari") if k in entry)
+
+
 def self_train(
     model,
     x,

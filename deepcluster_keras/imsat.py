@@ -28,8 +28,7 @@ import numpy as np
 from keras import ops
 from sklearn.neighbors import NearestNeighbors
 
-from deepcluster_keras import metrics
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining
+from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, append_epoch, scores_text
 from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
 
 __all__ = ["mutual_information", "information_loss", "build_softmax_model", "vat_epsilon",
@@ -227,13 +226,10 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
                  "mutual_information": float(ops.convert_to_numpy(mutual_information(p_all))),
                  "delta_label": 1.0 if previous is None else float(np.mean(labels != previous))}
-        if y is not None:
-            entry.update(metrics.evaluate(y, labels))
-        for k in history:
-            history[k].append(entry[k])
+        append_epoch(history, entry, y, labels)
         say(f"   epoch {epoch + 1}/{epochs}  loss {entry['loss']:.4f}  "
             f"I(X;Y) {entry['mutual_information']:.4f}"
-            + "".join(f"  {k.upper()} {entry[k]:.4f}" for k in ("acc", "nmi", "ari") if k in entry),
+            + scores_text(entry),
             flush=True)
         if checkpoint is not None:
             checkpoint.save(model, {"iteration": epoch + 1, "history": history,
@@ -242,4 +238,4 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
         checkpoint.remove()
     labels = net.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
     return EpochTraining(history=history, labels=labels, epochs=int(epochs),
-                               seconds=time.perf_counter() - start)
+                         seconds=time.perf_counter() - start)

@@ -34,8 +34,8 @@ import numpy as np
 from keras import ops
 from sklearn.cluster import KMeans
 
-from deepcluster_keras import metrics
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches
+from deepcluster_keras.dec import (PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches,
+                                   append_epoch, scores_text)
 from deepcluster_keras.layers import KMeansLayer
 from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
 
@@ -154,9 +154,9 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
             say(f"Resuming from the checkpoint after stage {first} of {len(alphas)}.")
     if labels is None:  # the start: the K-means centres' labels
         labels = _labels(encoder, layer, x)
-        _append(history, {"stage": 0, "epoch": 0, annealed: None, "loss": None,
-                          "reconstruction": None, "kmeans_cost": None, "delta_label": 0.0,
-                          **({} if y is None else metrics.evaluate(y, labels))})
+        append_epoch(history, {"stage": 0, "epoch": 0, annealed: None, "loss": None,
+                               "reconstruction": None, "kmeans_cost": None, "delta_label": 0.0},
+                     y, labels)
     start = time.perf_counter() - seconds
     for stage in range(first, len(alphas)):
         if reset_centres:
@@ -179,13 +179,11 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
                  "loss": logs["loss"], "reconstruction": _output_loss(model, logs, 0),
                  "kmeans_cost": _output_loss(model, logs, 1),
                  "delta_label": float(np.mean(labels != previous))}
-        if y is not None:
-            entry.update(metrics.evaluate(y, labels))
-        _append(history, entry)
+        append_epoch(history, entry, y, labels)
         say(f"   stage {stage + 1}/{len(alphas)}" + (f"  {annealed} {alphas[stage]:.3g}"
                                                      if alphas[stage] is not None else "")
             + f"  loss {entry['loss']:.4f}  changed {entry['delta_label']:.4f}"
-            + "".join(f"  {k.upper()} {entry[k]:.4f}" for k in ("acc", "nmi", "ari") if k in entry),
+            + scores_text(entry),
             flush=True)
         if checkpoint is not None:
             checkpoint.save(model, {"iteration": stage + 1, "history": history,
@@ -194,11 +192,6 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
         checkpoint.remove()
     return EpochTraining(history=history, labels=labels, epochs=len(alphas) * epochs_per_stage,
                          seconds=time.perf_counter() - start)
-
-
-def _append(history, entry):
-    for k in history:
-        history[k].append(entry[k])
 
 
 def _output_loss(model, logs, index):

@@ -36,8 +36,8 @@ import numpy as np
 from keras import ops
 from sklearn.mixture import GaussianMixture
 
-from deepcluster_keras import metrics
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches
+from deepcluster_keras.dec import (PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches,
+                                   append_epoch, scores_text)
 from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
 
 __all__ = ["Sampling", "GaussianMixturePrior", "fit_mixture", "build_vade_model", "mean_encoder",
@@ -295,10 +295,7 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
                  "delta_label": 0.0 if previous is None else float(np.mean(labels != previous)),
                  "smallest_cluster": float(np.bincount(labels, minlength=n_clusters).min()
                                            / len(labels))}
-        if y is not None:
-            entry.update(metrics.evaluate(y, labels))
-        for k in history:
-            history[k].append(entry[k])
+        append_epoch(history, entry, y, labels)
         return labels, entry
 
     if labels is None:  # the start: the mixture fitted on the pretrained embedding
@@ -321,7 +318,7 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
         labels, entry = record(epoch + 1, {**logs, "learning_rate": rate}, labels)
         say(f"   epoch {epoch + 1}/{epochs}  loss {entry['loss']:.4f}  "
             f"changed {entry['delta_label']:.4f}"
-            + "".join(f"  {k.upper()} {entry[k]:.4f}" for k in ("acc", "nmi", "ari") if k in entry),
+            + scores_text(entry),
             flush=True)
         if checkpoint is not None:
             checkpoint.save(model, {"iteration": epoch + 1, "history": history,
