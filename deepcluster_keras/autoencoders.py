@@ -20,6 +20,7 @@ __all__ = [
     "simple_autoencoder",
     "load_autoencoder_weights",
     "decoder",
+    "decoder_layers",
 ]
 
 #: Layer sizes of the DEC tutorial's autoencoder for MNIST.
@@ -189,21 +190,23 @@ def simple_autoencoder(input_dim=784, encoding_dim=32):
     )
 
 
-def decoder(autoencoder, encoder):
-    """The decoder of ``autoencoder``: a model from the embedding (``encoder``'s
-    output) to the reconstruction, sharing the autoencoder's layers.
-
-    For the autoencoders here, chains of layers: the ones after the
-    encoder's last layer, applied in order.
-    """
+def decoder_layers(autoencoder, encoder):
+    """The layers of ``autoencoder`` after the embedding (``encoder``'s last
+    layer), in order: for the autoencoders here, chains, its decoder."""
     layers_ = autoencoder.layers
     embedding = encoder.layers[-1]
     if embedding not in layers_:
         raise ValueError(f"The encoder's last layer {embedding.name!r} is not a layer of "
                          f"the autoencoder {autoencoder.name!r}.")
+    return layers_[layers_.index(embedding) + 1:]
+
+
+def decoder(autoencoder, encoder):
+    """The decoder of ``autoencoder``: a model from the embedding (``encoder``'s
+    output) to the reconstruction, sharing the autoencoder's layers."""
     z = keras.Input(shape=encoder.output.shape[1:], name="embedding")
     h = z
-    for layer in layers_[layers_.index(embedding) + 1:]:
+    for layer in decoder_layers(autoencoder, encoder):
         h = layer(h)
     return keras.Model(z, h, name="decoder")
 

@@ -237,6 +237,11 @@ def init_centres(encoder, x, n_clusters, *, n_init=20, random_state=None):
     y_pred : ndarray of shape (n_samples,), the K-means labels
     """
     features = encoder.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    return kmeans_centres(features, n_clusters, n_init=n_init, random_state=random_state)
+
+
+def kmeans_centres(features, n_clusters, *, n_init=20, random_state=None):
+    """:func:`init_centres` on an embedding already computed: ``(centres, y_pred)``."""
     kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
     y_pred = kmeans.fit_predict(features)
     return kmeans.cluster_centers_.astype("float32"), y_pred

@@ -105,6 +105,19 @@ class _Saved:
         return estimator
 
 
+def _seed_everything(random_state):
+    """The int seed of a fit: ``random_state`` itself, or drawn from a
+    RandomState; it seeds Python, NumPy and the Keras backend. None keeps
+    fresh randomness, and draws one seed for the stages that take one."""
+    if random_state is None:
+        return int(np.random.randint(2**31 - 1))
+    seed = random_state
+    if not isinstance(seed, Integral):
+        seed = int(check_random_state(seed).randint(2**31 - 1))
+    keras.utils.set_random_seed(seed)
+    return seed
+
+
 class _Start(NamedTuple):
     """What ``_start`` gives a method's training."""
 
@@ -114,6 +127,7 @@ class _Start(NamedTuple):
     autoencoder: keras.Model
     encoder: keras.Model
     centres: np.ndarray
+    embedding: np.ndarray
     progress: FitProgress
     say: Callable
 
@@ -163,13 +177,7 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
                 f"No weights file at ae_weights={os.fspath(self.ae_weights)!r}: give the path of "
                 f"an '{AE_WEIGHTS_FILE}' written by an earlier run, or leave it out to pretrain.")
         say = print if self.verbose else (lambda *a, **k: None)
-        seed = self.random_state
-        if seed is not None and not isinstance(seed, Integral):
-            seed = int(check_random_state(seed).randint(2**31 - 1))
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
-        else:  # fresh randomness, but one seed for the stages that take one
-            seed = int(np.random.randint(2**31 - 1))
+        seed = _seed_everything(self.random_state)
         self.seconds_ = {}
         ae, encoder = self._build_autoencoder(X)
         progress = None if self.checkpoint_dir is None else FitProgress(self, X)
@@ -178,11 +186,12 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
 
         say(f"K-means (n_init={self.n_init}) on the embedding")
         start = time.perf_counter()
-        centres, self.kmeans_labels_ = dec.init_centres(encoder, X, self.n_clusters,
-                                                        n_init=self.n_init, random_state=seed)
+        z = encoder.predict(X, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+        centres, self.kmeans_labels_ = dec.kmeans_centres(z, self.n_clusters, n_init=self.n_init,
+                                                          random_state=seed)
         self.seconds_["kmeans"] = time.perf_counter() - start
 
-        return _Start(X, y, seed, ae, encoder, centres, progress, say)
+        return _Start(X, y, seed, ae, encoder, centres, z, progress, say)
 
     def _build_autoencoder(self, X):
         """The tutorial's autoencoder with ``X``'s input size."""
@@ -773,10 +782,9 @@ class DESOM(_KMeansFriendly):
 
     def _cost_model(self, start, schedule, reset):
         rows, cols = tuple(self.map_size)
-        z = start.encoder.predict(start.X, batch_size=PREDICT_BATCH_SIZE, verbose=0)
         return som.build_som_model(
             start.autoencoder, start.encoder, map_size=(rows, cols), temperature=schedule[0],
-            prototypes=som.initial_prototypes(z, (rows, cols), seed=start.seed))
+            prototypes=som.initial_prototypes(start.embedding, (rows, cols), seed=start.seed))
 
     def _cost_weight(self, n_features):
         # kmeans_friendly.train divides the weight by the features (its MSE's
@@ -821,8 +829,8 @@ class DESOM(_KMeansFriendly):
                                      verbose=0)
 
     def predict_units(self, X):
-        """The best-matching unit of each sample."""
-        return kmeans_friendly.nearest_centres(self.transform(X), self.prototypes_)
+        """The best-matching unit of each sample (the nearest prototype)."""
+        return _KMeansFriendly.predict(self, X)
 
     def predict(self, X):
         """The merged cluster of each sample (its best-matching unit's)."""
@@ -920,8 +928,7 @@ class VaDE(_AutoencoderClustering):
         """
         start = self._start(X, y)
         seed = start.seed
-        z = start.encoder.predict(start.X, batch_size=PREDICT_BATCH_SIZE, verbose=0)
-        mixture = vade.fit_mixture(z, self.n_clusters, means_init=start.centres,
+        mixture = vade.fit_mixture(start.embedding, self.n_clusters, means_init=start.centres,
                                    random_state=seed)
         model = vade.build_vade_model(start.autoencoder, start.encoder, self.n_clusters,
                                       mixture=mixture, seed=seed)
@@ -990,13 +997,7 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
         X = self._check_x(X, reset=True)
         y = check_labels(y, len(X))
         check_n_samples(len(X), self.n_clusters)
-        seed = self.random_state
-        if seed is not None and not isinstance(seed, Integral):
-            seed = int(check_random_state(seed).randint(2**31 - 1))
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
-        else:
-            seed = int(np.random.randint(2**31 - 1))
+        seed = _seed_everything(self.random_state)
         progress = None if self.checkpoint_dir is None else FitProgress(self, X)
         model = self._model(X.shape[1:], seed)
         start = time.perf_counter()

@@ -36,6 +36,7 @@ import numpy as np
 from keras import ops
 from sklearn.mixture import GaussianMixture
 
+from deepcluster_keras import autoencoders
 from deepcluster_keras.dec import (PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches,
                                    append_epoch, scores_text)
 from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
@@ -185,13 +186,11 @@ def build_vade_model(autoencoder, encoder, n_clusters, *, mixture, seed=None):
     Returns a model ``x -> [reconstruction, prior loss]``; its layers
     ``"z_log_var"`` and ``"mixture"`` and the encoder's output give the rest.
     """
-    embedding = encoder.layers[-1]
-    layers = autoencoder.layers
-    if embedding not in layers or not all(
-            isinstance(layer, keras.layers.Dense) for layer in layers[1:]):
+    if not all(isinstance(layer, keras.layers.Dense) for layer in autoencoder.layers[1:]):
         raise ValueError("VaDE needs the dense autoencoder (autoencoder='dense'): a chain of "
                          "Dense layers whose encoder ends at the embedding.")
-    hidden = embedding.input
+    *hidden_layers, output = autoencoders.decoder_layers(autoencoder, encoder)
+    hidden = encoder.layers[-1].input
     z_mean = encoder.output
     log_var = float(np.log(np.mean(mixture[2]) / 100.0))
     z_log_var = keras.layers.Dense(
@@ -199,12 +198,11 @@ def build_vade_model(autoencoder, encoder, n_clusters, *, mixture, seed=None):
         bias_initializer=keras.initializers.Constant(log_var), name="z_log_var")(hidden)
     z = Sampling(seed, name="sampling")([z_mean, z_log_var])
     h = z
-    for layer in layers[layers.index(embedding) + 1:-1]:
+    for layer in hidden_layers:
         h = layer(h)
     # The linear output y ~ x in [0, 1] becomes logits 8 (y - 1/2): the same
     # layer rescaled, so that sigmoid(logits) reconstructs as y did (0 -> 0.018,
     # 1 -> 0.982) instead of starting at sigmoid(y) in [0.5, 0.73].
-    output = layers[-1]
     logits = keras.layers.Dense(output.units, name="logits")
     logits.build(h.shape)
     kernel, bias = output.get_weights()
