@@ -43,6 +43,12 @@ ESTIMATORS = {"dec": DEC, "idec": IDEC, "dkm": DKM, "alternating_kmeans": Altern
 RAW_METHODS = ("kmeans_raw", "rim", "imsat", "dac")
 #: Parameters of a run that are not part of the recipe (they do not change the results).
 NOT_RECIPE = ("verbose", "random_state", "checkpoint_dir", "ae_weights")
+#: The recipe's parameters that mean the same in every estimator with an
+#: autoencoder: its pretraining and start. The rest (``alpha``, ``optimizer``,
+#: ``gamma``, ``maxiter``...) are DEC's and IDEC's; another estimator may use
+#: the same name for something else (DESOM's ``gamma`` weighs its SOM cost).
+AUTOENCODER_RECIPE = ("n_clusters", "autoencoder", "pretrain_epochs", "pretrain_optimizer",
+                      "batch_size", "n_init")
 
 
 def check_methods(methods):
@@ -66,9 +72,8 @@ def estimator(method, recipe, **settings):
     cls = ESTIMATORS.get(method, DEC)
     names = set(cls().get_params())
     if not issubclass(cls, DEC):
-        # DEC's Student's t degrees of freedom and self-training optimizer; DKM's
-        # alpha is another, and its optimizer follows the pretraining's.
-        names -= {"alpha", "optimizer"}
+        # Only the autoencoder's recipe; the rest keep their own defaults.
+        names &= {*AUTOENCODER_RECIPE, *NOT_RECIPE}
     if "ae_weights" not in names:  # no autoencoder: its own defaults (IMSAT's batch is 250)
         names &= {"n_clusters", *NOT_RECIPE}
     params = {k: v for k, v in {**recipe, **settings}.items() if k in names}

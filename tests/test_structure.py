@@ -6,7 +6,7 @@ import ast
 import inspect
 import pathlib
 
-from deepcluster_keras import (DEC, DKM, IDEC, AlternatingKMeans, ClusteringLayer,
+from deepcluster_keras import (DEC, DESOM, DKM, IDEC, AlternatingKMeans, ClusteringLayer,
                                build_clustering_model, classical, dec, init_centres,
                                kmeans_friendly, methods, pretrain, self_train)
 
@@ -88,3 +88,23 @@ def test_every_estimator_shares_the_recipes_start():
     assert defaults(kmeans_friendly.train)["batch_size"] == recipe["batch_size"]
     # Their optimizer follows the pretraining's (None), DEC's is self-training's own.
     assert DKM().optimizer is None and AlternatingKMeans().optimizer is None
+
+
+def test_a_method_takes_only_the_recipe_it_shares():
+    """``reproduce`` builds each method's estimator from the recipe: a DEC
+    parameter must not reach another estimator that uses its name for
+    something else (IDEC's gamma 0.1 once reached DESOM, whose gamma is
+    0.001, and diverged)."""
+    recipe = {**methods.recipe_defaults(), "gamma": 0.5, "alpha": 2.0, "optimizer": "adam",
+              "maxiter": 7, "tol": 0.5, "update_interval": 3, "pretrain_epochs": 11,
+              "batch_size": 64}
+    for method, cls in methods.ESTIMATORS.items():
+        params, defaults_ = methods.estimator(method, recipe).get_params(), cls().get_params()
+        taken = {k for k in params if params[k] != defaults_[k]}
+        if issubclass(cls, DEC):
+            assert taken == {k for k in recipe if k in params and recipe[k] != defaults_[k]}, method
+        elif "ae_weights" in params:
+            assert taken == {"pretrain_epochs", "batch_size"}, method
+        else:
+            assert taken == set(), method
+    assert methods.estimator("desom", recipe).gamma == DESOM().gamma
