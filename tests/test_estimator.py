@@ -133,7 +133,7 @@ def test_self_training_optimizer_is_the_one_asked_for(fitted):
 def test_a_fit_that_saved_nothing_does_not_bind_its_folder(fitted, tmp_path, monkeypatch):
     """A fit that failed before its first checkpoint leaves only its stamp;
     a fit with other parameters may then use the folder."""
-    from deepcluster_keras import estimator as estimator_module
+    from deepcluster_keras import dec as dec_module
 
     _, x, y = fitted
     folder = tmp_path / "progress"
@@ -142,7 +142,7 @@ def test_a_fit_that_saved_nothing_does_not_bind_its_folder(fitted, tmp_path, mon
         raise FloatingPointError("diverged")
 
     with monkeypatch.context() as patch:
-        patch.setattr(estimator_module.dec, "pretrain", failing_pretraining)
+        patch.setattr(dec_module, "pretrain", failing_pretraining)
         with pytest.raises(FloatingPointError):
             DEC(3, checkpoint_dir=str(folder), **{**FAST, "maxiter": 0}).fit(x)
     assert sorted(p.name for p in folder.iterdir()) == ["fit.json"]
@@ -152,7 +152,7 @@ def test_a_fit_that_saved_nothing_does_not_bind_its_folder(fitted, tmp_path, mon
 
 
 def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches, monkeypatch):
-    from deepcluster_keras import estimator as estimator_module
+    from deepcluster_keras import dec as dec_module
 
     _, x, y = fitted
     folder = tmp_path / "progress"
@@ -172,7 +172,7 @@ def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches
     def no_pretraining(*args, **kwargs):
         raise AssertionError("pretrained again")
 
-    monkeypatch.setattr(estimator_module.dec, "pretrain", no_pretraining)
+    monkeypatch.setattr(dec_module, "pretrain", no_pretraining)
     batches.reset()
     with _no_warning_check():
         resumed = DEC(3, checkpoint_dir=str(folder), **params).fit(x, y)
@@ -184,11 +184,11 @@ def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches
 
 
 def test_given_pretrained_weights_are_shared_and_not_trained_again(fitted, tmp_path, monkeypatch):
-    from deepcluster_keras import estimator as estimator_module
+    from deepcluster_keras import dec as dec_module
 
     estimator, x, y = fitted
     path = estimator.save_autoencoder_weights(tmp_path / "ae.weights.h5")
-    monkeypatch.setattr(estimator_module.dec, "pretrain", None)  # would fail if called
+    monkeypatch.setattr(dec_module, "pretrain", None)  # would fail if called
     start = DEC(3, **{**FAST, "maxiter": 0}, ae_weights=str(path)).fit(x)
     assert start.n_iter_ == 0 and start.pretrain_["loaded_from"] == str(path)
     np.testing.assert_array_equal(start.kmeans_labels_, estimator.kmeans_labels_)

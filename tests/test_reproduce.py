@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from deepcluster_keras import estimator, reproduce
+from deepcluster_keras import dec, estimator, reproduce
 
 #: A quick recipe for the tests.
 RECIPE = dict(pretrain_epochs=2, pretrain_optimizer="adam", maxiter=40, update_interval=10,
@@ -36,7 +36,7 @@ def test_interrupted_reproduction_resumes_without_redoing_finished_stages(tmp_pa
     def no_pretraining(*args, **kwargs):
         raise AssertionError("pretrained again")
 
-    monkeypatch.setattr(estimator.dec, "pretrain", no_pretraining)
+    monkeypatch.setattr(dec, "pretrain", no_pretraining)
     batches.reset()
     summary = run(tmp_path, [0, 1], x=x, y=y, tol=0.0)
     assert batches.calls == RECIPE["maxiter"], "only seed 1's DEC ran"
@@ -87,7 +87,7 @@ def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, 
     def no_pretraining(*args, **kwargs):
         raise AssertionError("pretrained again")
 
-    monkeypatch.setattr(estimator.dec, "pretrain", no_pretraining)
+    monkeypatch.setattr(dec, "pretrain", no_pretraining)
     summary = run(tmp_path, methods=["ae_kmeans", "dec", "ae_gmm", "idec"], x=x, y=y)
     both = json.loads((out / "seed_0.json").read_text())
     assert both["complete"] and set(both["metrics"]) == {"ae_kmeans", "dec", "ae_gmm", "idec"}

@@ -20,7 +20,8 @@ def imports_of(path):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("deepcluster_keras"):
             if node.module == "deepcluster_keras":
                 found.update(alias.name for alias in node.names
-                             if (PACKAGE / f"{alias.name}.py").is_file())
+                             if (PACKAGE / f"{alias.name}.py").is_file()
+                             or (PACKAGE / alias.name / "__init__.py").is_file())
             else:
                 found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):
@@ -29,8 +30,18 @@ def imports_of(path):
     return found
 
 
+def package_modules():
+    """Each module of the package by name, a subpackage (``estimator``) as one
+    module: ``{name: [its files]}``."""
+    modules = {p.stem: [p] for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    modules.update({p.parent.name: sorted(p.parent.glob("*.py"))
+                    for p in PACKAGE.glob("*/__init__.py")})
+    return modules
+
+
 def test_the_import_graph_has_no_cycle():
-    graph = {p.stem: imports_of(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    graph = {name: set().union(*map(imports_of, files))
+             for name, files in package_modules().items()}
     graph = {module: {m for m in deps if m in graph and m != module} for module, deps in graph.items()}
     assert graph["estimator"] and graph["cli"], "the graph was read"
 
@@ -108,3 +119,15 @@ def test_a_method_takes_only_the_recipe_it_shares():
         else:
             assert taken == set(), method
     assert methods.estimator("desom", recipe).gamma == DESOM().gamma
+
+
+def test_the_package_list_installs_every_subpackage():
+    """setuptools installs the packages pyproject.toml lists, no others: a
+    subpackage left out works in the editable install and is missing from a
+    wheel (a Colab ``pip install``)."""
+    import tomllib
+
+    listed = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = ["deepcluster_keras"] + [f"deepcluster_keras.{p.parent.name}"
+                                     for p in PACKAGE.glob("*/__init__.py")]
+    assert sorted(listed["packages"]) == sorted(found)

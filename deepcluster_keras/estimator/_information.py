@@ -1,0 +1,304 @@
+"""RIM, IMSAT and DAC: softmax networks trained on the raw data, no autoencoder."""
+
+import os
+import time
+from numbers import Integral, Real
+
+import keras
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from deepcluster_keras import dac, imsat
+from deepcluster_keras.dec import PREDICT_BATCH_SIZE
+from deepcluster_keras.estimator._base import _Saved, _seed_everything
+from deepcluster_keras.persistence import FitProgress
+from deepcluster_keras.validation import check_data, check_labels, check_n_samples
+
+
+class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
+    """A softmax network trained on the raw data (:mod:`imsat`, :mod:`dac`): no autoencoder."""
+
+    _training_attributes = ("epochs",)
+    _parameter_constraints = {
+        "n_clusters": [Interval(Integral, 2, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "checkpoint_dir": [str, os.PathLike, None],
+    }
+
+    def _check_x(self, X, reset):
+        X = check_data(X, name="X")
+        return validate_data(self, X.reshape(len(X), -1), reset=reset, dtype="float32")
+
+    def _model(self, n_features, seed):
+        raise NotImplementedError
+
+    def _train_kwargs(self, X):
+        return {}
+
+    def _train(self, model, X, y, seed, checkpoint_dir):
+        """Train ``model``; RIM and IMSAT by :func:`imsat.train`."""
+        return imsat.train(model, X, y, epochs=self.epochs, batch_size=self.batch_size, seed=seed,
+                           verbose=self.verbose, checkpoint_dir=checkpoint_dir,
+                           **self._train_kwargs(X))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the network; ``y`` is not used for training, only to
+        record ACC / NMI / ARI per epoch in ``history_``."""
+        X = self._check_x(X, reset=True)
+        y = check_labels(y, len(X))
+        check_n_samples(len(X), self.n_clusters)
+        seed = _seed_everything(self.random_state)
+        progress = None if self.checkpoint_dir is None else FitProgress(self, X)
+        model = self._model(X.shape[1:], seed)
+        start = time.perf_counter()
+        training = self._train(model, X, y, seed,
+                               None if progress is None else progress.self_training)
+        if progress is not None:
+            progress.remove()
+        seconds = time.perf_counter() - start
+        # IMSAT's setup (the nearest-neighbour distances) is what train did not time.
+        self.seconds_ = {"setup": seconds - training.seconds, "training": training.seconds}
+        self._set_model(model if len(model.inputs) == 1 else model.get_layer("softmax_net"))
+        self.labels_, self.history_ = training.labels, training.history
+        self.epochs_ = training.epochs
+        return self
+
+    def _set_model(self, model):
+        self.model_ = model
+
+    def training_record(self):
+        """The training's history and epochs, as ``reproduce`` and ``run`` record them."""
+        check_is_fitted(self, "history_")
+        return {"history": self.history_, "epochs": self.epochs_}
+
+    def predict_proba(self, X):
+        """``p(y | x)``, ndarray of shape (n_samples, n_clusters)."""
+        check_is_fitted(self, "model_")
+        X = self._check_x(X, reset=False)
+        return self.model_.predict(X, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+
+    def predict(self, X):
+        """The most likely cluster of each sample."""
+        return self.predict_proba(X).argmax(1)
+
+
+def _check_hidden(hidden):
+    """RIM's and IMSAT's hidden layer sizes."""
+    if not all(isinstance(u, Integral) and u >= 1 for u in hidden):
+        raise ValueError("Received an invalid value for `hidden`, expected layer sizes >= 1. "
+                         f"Received: hidden={hidden!r}")
+    return tuple(hidden)
+
+
+class RIM(_InformationClustering):
+    """Regularised information maximisation (Krause, Perona and Gomes, 2010).
+
+    A softmax model ``p(y | x)`` trained on ``-(H(Y) - H(Y | X))`` over each
+    batch plus ``weight_decay * ||W||^2``: balanced, confident clusters.
+
+    Parameters
+    ----------
+    n_clusters : int >= 2, default=10
+    hidden : tuple of int, default=()
+        Hidden layer sizes; () is the paper's multinomial logistic model.
+    weight_decay : float >= 0, default=1e-4
+        The paper's c; its value for MNIST is not given there, 1e-4 is ours.
+    epochs : int, default=50
+    batch_size : int, default=250
+    learning_rate : float, default=0.002
+        Adam's; epochs, batch size and optimizer are IMSAT's, for comparison.
+    verbose, random_state, checkpoint_dir : as :class:`DEC`.
+
+    Attributes
+    ----------
+    labels_, history_ (per epoch), epochs_, seconds_, n_features_in_,
+    model_ (the softmax network).
+    """
+
+    _parameter_constraints = {**_InformationClustering._parameter_constraints,
+                              "hidden": [tuple, list],
+                              "weight_decay": [Interval(Real, 0, None, closed="left")]}
+
+    def __init__(self, n_clusters=10, *, hidden=(), weight_decay=1e-4, epochs=50, batch_size=250,
+                 learning_rate=0.002, verbose=0, random_state=None, checkpoint_dir=None):
+        self.n_clusters = n_clusters
+        self.hidden = hidden
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.verbose = verbose
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+
+    def _model(self, shape, seed):
+        model = imsat.build_softmax_model(shape[0], self.n_clusters, _check_hidden(self.hidden),
+                                          batch_norm=False, weight_decay=self.weight_decay,
+                                          seed=seed)
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                      loss=imsat.information_loss(mu=1.0, weight=1.0))
+        return model
+
+
+class IMSAT(_InformationClustering):
+    """Information maximisation with self-augmented training (Hu et al., 2017).
+
+    An MLP ``p(y | x)`` (784-1200-1200-10, batch normalisation, ReLU)
+    trained on ``lam * (H(Y | X) - mu * H(Y)) + KL(p(y | x) || p(y | x + r))``,
+    ``r`` a perturbation of norm ``eps_scale`` times the distance to the
+    ``n_neighbors``-th nearest neighbour: random (RPT) or adversarial (VAT,
+    one power iteration with ``xi``). The defaults are the paper's for MNIST.
+
+    Parameters
+    ----------
+    n_clusters : int >= 2, default=10
+    hidden : tuple of int, default=(1200, 1200)
+    augmentation : {"vat", "rpt"}, default="vat"
+    lam : float > 0, default=0.1
+    mu : float > 0, default=4.0
+        The weight of the marginal entropy H(Y).
+    xi : float > 0, default=10.0
+    eps_scale : float > 0, default=0.25
+    n_neighbors : int >= 1, default=10
+    epochs : int, default=50
+    batch_size : int, default=250
+    learning_rate : float, default=0.002
+        Adam's.
+    verbose, random_state, checkpoint_dir : as :class:`DEC`.
+
+    Attributes
+    ----------
+    As :class:`RIM`; VAT's perturbation is computed with the network in
+    inference mode (batch normalisation with its moving statistics).
+    """
+
+    _parameter_constraints = {
+        **_InformationClustering._parameter_constraints,
+        "hidden": [tuple, list],
+        "augmentation": [StrOptions({"vat", "rpt"})],
+        "lam": [Interval(Real, 0, None, closed="neither")],
+        "mu": [Interval(Real, 0, None, closed="neither")],
+        "xi": [Interval(Real, 0, None, closed="neither")],
+        "eps_scale": [Interval(Real, 0, None, closed="neither")],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, n_clusters=10, *, hidden=(1200, 1200), augmentation="vat", lam=0.1, mu=4.0,
+                 xi=10.0, eps_scale=0.25, n_neighbors=10, epochs=50, batch_size=250,
+                 learning_rate=0.002, verbose=0, random_state=None, checkpoint_dir=None):
+        self.n_clusters = n_clusters
+        self.hidden = hidden
+        self.augmentation = augmentation
+        self.lam = lam
+        self.mu = mu
+        self.xi = xi
+        self.eps_scale = eps_scale
+        self.n_neighbors = n_neighbors
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.verbose = verbose
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+
+    def _model(self, shape, seed):
+        model = imsat.build_softmax_model(shape[0], self.n_clusters, _check_hidden(self.hidden),
+                                          perturbed_input=True, seed=seed)
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                      loss=[imsat.information_loss(mu=self.mu, weight=self.lam), "kld"])
+        return model
+
+    def _train_kwargs(self, X):
+        if len(X) <= self.n_neighbors:
+            raise ValueError(f"n_samples={len(X)} should be > n_neighbors={self.n_neighbors}: "
+                             "give more data or lower n_neighbors.")
+        return {"augmentation": self.augmentation, "xi": self.xi,
+                "eps": imsat.vat_epsilon(X, self.n_neighbors, self.eps_scale)}
+
+
+class DAC(_InformationClustering):
+    """Deep Adaptive Clustering (Chang et al., ICCV 2017; :mod:`dac`).
+
+    A convolutional network ``p(y | x)`` trained on pairs of images it
+    labels itself: in each batch, pairs whose softmax outputs are more
+    similar (cosine) than an upper threshold count as "same cluster", pairs
+    less similar than a lower one as "different"; the thresholds close in
+    epoch by epoch until they meet, so that more and more pairs are used.
+    Batches are shifted, rotated and zoomed at random. Clusters: the argmax.
+
+    Defaults and their sources (:mod:`dac` says more): the thresholds
+    ``0.95 - lambda`` and ``0.455 + 0.1 lambda`` with ``lambda`` stepped by
+    ``1.1 * 0.009`` (46 epochs until they meet), RMSprop(0.001) and batch 128
+    are the paper's and its reimplementations'; the network is a lighter
+    all-convolutional one than the paper's.
+
+    Parameters
+    ----------
+    n_clusters : int >= 2, default=10
+    image_shape : (int, int) or None, default=None
+        Height and width of the images when ``X`` is flat; None: square.
+        ``X`` may also be images, (n_samples, height, width[, 1]).
+    epochs : int or None, default=None
+        None: until the thresholds meet.
+    lam_step : float > 0, default=0.0099
+    batch_size : int >= 2, default=128
+    learning_rate : float, default=0.001
+        RMSprop's.
+    verbose, random_state, checkpoint_dir : as :class:`DEC`.
+
+    Attributes
+    ----------
+    labels_, history_ (per epoch: thresholds, pairs selected, loss, ACC...),
+    epochs_, seconds_, n_features_in_, model_ (the network, on images).
+    """
+
+    _parameter_constraints = {
+        **_InformationClustering._parameter_constraints,
+        "image_shape": [tuple, list, None],
+        "epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "lam_step": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+    }
+
+    def __init__(self, n_clusters=10, *, image_shape=None, epochs=None, lam_step=dac.LAM_STEP,
+                 batch_size=128, learning_rate=0.001, verbose=0, random_state=None,
+                 checkpoint_dir=None):
+        self.n_clusters = n_clusters
+        self.image_shape = image_shape
+        self.epochs = epochs
+        self.lam_step = lam_step
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.verbose = verbose
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+
+    def _check_x(self, X, reset):
+        X = super()._check_x(X, reset)
+        n_features = X.shape[1]
+        if self.image_shape is not None:
+            height, width = tuple(self.image_shape)
+        else:
+            height = width = int(round(np.sqrt(n_features)))
+        if height * width != n_features:
+            raise ValueError(
+                f"DAC takes images: X's {n_features} features are not a "
+                + ("square image" if self.image_shape is None else
+                   f"{height}x{width} image (image_shape={tuple(self.image_shape)})")
+                + ". Give image_shape=(height, width), or X of shape (n_samples, height, width).")
+        return X.reshape(len(X), height, width, 1)
+
+    def _model(self, shape, seed):
+        return dac.build_dac_network(shape, self.n_clusters, seed=seed)
+
+    def _train(self, model, X, y, seed, checkpoint_dir):
+        return dac.train(model, X, y, epochs=self.epochs, batch_size=self.batch_size,
+                         lam_step=self.lam_step, learning_rate=self.learning_rate, seed=seed,
+                         verbose=self.verbose, checkpoint_dir=checkpoint_dir)
