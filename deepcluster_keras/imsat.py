@@ -32,7 +32,7 @@ from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, append_epoc
 from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
 
 __all__ = ["mutual_information", "information_loss", "build_softmax_model", "vat_epsilon",
-           "rpt_perturbation", "vat_perturbation", "train"]
+           "training_pass", "rpt_perturbation", "vat_perturbation", "train"]
 
 _EPS = 1e-8
 
@@ -69,20 +69,37 @@ def information_loss(mu=1.0, weight=1.0):
     return InformationLoss(mu=mu, weight=weight)
 
 
+#: The IMSAT authors' initial weights: Chainer's ``wscale`` of the hidden
+#: layers and of the output layer, kernels normal with variance ``wscale / fan_in``.
+IMSAT_KERNEL_SCALES = (0.1, 1e-4)
+
+
+def _kernel_initializer(scale, default, seed):
+    if scale is None:
+        return default(seed)
+    return keras.initializers.VarianceScaling(scale, mode="fan_in",
+                                              distribution="untruncated_normal", seed=seed)
+
+
 def build_softmax_model(n_features, n_clusters, hidden=(1200, 1200), *, batch_norm=True,
-                        weight_decay=0.0, perturbed_input=False, seed=None):
+                        weight_decay=0.0, perturbed_input=False, kernel_scales=None, seed=None):
     """An MLP ``n_features -> hidden... -> n_clusters`` ending in a softmax.
 
     IMSAT's: hidden (1200, 1200), ReLU and batch normalisation. RIM's:
     ``hidden=()`` (linear) with ``weight_decay``. With ``perturbed_input``
     the model takes ``[x, x + r]`` and outputs ``[p(y | x), p(y | x + r)]``
     through the same layers (for the self-augmentation loss).
+    ``kernel_scales``: ``(hidden, output)`` variances times the fan-in of
+    the kernels' normal initial values (:data:`IMSAT_KERNEL_SCALES`, where
+    the output starts close to uniform); None: He normal and Glorot uniform.
     """
     regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
+    hidden_scale, output_scale = kernel_scales if kernel_scales is not None else (None, None)
     layers = []
     for i, units in enumerate(hidden):
         layers.append(keras.layers.Dense(units, kernel_regularizer=regularizer,
-                                         kernel_initializer=keras.initializers.HeNormal(
+                                         kernel_initializer=_kernel_initializer(
+                                             hidden_scale, keras.initializers.HeNormal,
                                              None if seed is None else seed + i),
                                          name=f"hidden_{i}"))
         if batch_norm:
@@ -91,7 +108,8 @@ def build_softmax_model(n_features, n_clusters, hidden=(1200, 1200), *, batch_no
         layers.append(keras.layers.ReLU(name=f"relu_{i}"))
     layers.append(keras.layers.Dense(n_clusters, activation="softmax", name="clusters",
                                      kernel_regularizer=regularizer,
-                                     kernel_initializer=keras.initializers.GlorotUniform(
+                                     kernel_initializer=_kernel_initializer(
+                                         output_scale, keras.initializers.GlorotUniform,
                                          None if seed is None else seed + len(hidden))))
     net = keras.Sequential([keras.Input((n_features,)), *layers], name="softmax_net")
     if not perturbed_input:
@@ -143,12 +161,28 @@ def input_gradient(function, r):
     raise NotImplementedError(f"VAT needs input gradients, not written for backend {backend!r}")
 
 
-def vat_perturbation(net, x, p, eps, rng, xi=10.0):
+def training_pass(net, x):
+    """``net(x)`` in training mode, leaving ``net`` as it was.
+
+    Batch normalisation normalises with the batch's own statistics, as in a
+    training step, but its moving statistics are not updated (the IMSAT
+    authors' ``update_batch_stats=False``). Returns the output and the
+    non-trainable variables' values after one training-mode update by ``x``
+    (what a training step on ``x`` alone would leave in them).
+    """
+    return net.stateless_call([v.value for v in net.trainable_variables],
+                              [v.value for v in net.non_trainable_variables],
+                              ops.convert_to_tensor(x), training=True)
+
+
+def vat_perturbation(net, x, p, eps, rng, xi=5.0):
     """VAT's adversarial direction, one power iteration, of norm ``eps``.
 
     ``d`` random; ``g`` the gradient in ``d`` of ``KL(p || p(x + xi * d))``
     at ``xi * unit(d)``; the perturbation is ``eps * unit(g)``. The network
-    is evaluated in inference mode (``training=False``) here.
+    runs as in training, with the perturbed batch's statistics and without
+    updating its moving statistics (:func:`training_pass`), as the IMSAT
+    authors' code; ``p`` should be :func:`training_pass`'s output for ``x``.
     """
     d = (xi * _unit(rng.normal(size=x.shape))).reshape(x.shape).astype("float32")
     p = ops.convert_to_tensor(p)
@@ -156,7 +190,7 @@ def vat_perturbation(net, x, p, eps, rng, xi=10.0):
     x = ops.convert_to_tensor(x)
 
     def divergence(r):
-        q = net(x + r, training=False)
+        q = training_pass(net, x + r)[0]
         return ops.sum(p * (ops.log(p + _EPS) - ops.log(q + _EPS)))
 
     gradient = input_gradient(divergence, d).reshape(len(d), -1)
@@ -166,7 +200,7 @@ def vat_perturbation(net, x, p, eps, rng, xi=10.0):
     return (_unit(gradient) * eps[:, None]).reshape(x.shape).astype("float32")
 
 
-def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps=None, xi=10.0,
+def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps=None, xi=5.0,
           seed=0, verbose=1, checkpoint_dir=None):
     """Train a compiled :func:`build_softmax_model` model, a batch at a time.
 
@@ -211,12 +245,17 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
             if augmentation is None:
                 loss = model.train_on_batch(batch, np.zeros((len(batch), n_clusters), "float32"))
             else:
-                p = net.predict_on_batch(batch)  # the target: the prediction as it is now
+                # The target: the prediction as the training step makes it now.
+                p, statistics = training_pass(net, batch)
+                p = ops.convert_to_numpy(p)
                 if augmentation == "vat":
                     r = vat_perturbation(net, batch, p, eps[index], rng, xi=xi)
                 else:
                     r = rpt_perturbation(batch, eps[index], rng)
                 loss = model.train_on_batch([batch, batch + r], [np.zeros_like(p), p])
+                # The step also updated the moving statistics with x + r: keep x's update alone.
+                for variable, value in zip(net.non_trainable_variables, statistics):
+                    variable.assign(value)
             losses.append(float(np.ravel(loss)[0]))
         if not np.isfinite(losses[-1]):
             raise FloatingPointError(f"Training diverged in epoch {epoch + 1} (loss={losses[-1]}). "

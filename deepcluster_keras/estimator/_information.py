@@ -154,7 +154,12 @@ class IMSAT(_InformationClustering):
     trained on ``lam * (H(Y | X) - mu * H(Y)) + KL(p(y | x) || p(y | x + r))``,
     ``r`` a perturbation of norm ``eps_scale`` times the distance to the
     ``n_neighbors``-th nearest neighbour: random (RPT) or adversarial (VAT,
-    one power iteration with ``xi``). The defaults are the paper's for MNIST.
+    one power iteration with ``xi``). The defaults are the paper's for MNIST,
+    and where the paper is silent the authors' code's (github.com/weihua916/
+    imsat, ``imsat_cluster.py``): the initial kernels
+    (:data:`imsat.IMSAT_KERNEL_SCALES`: the output starts near uniform) and
+    batch normalisation in VAT's passes, which run as in training but do not
+    update the moving statistics (:func:`imsat.training_pass`).
 
     Parameters
     ----------
@@ -164,7 +169,9 @@ class IMSAT(_InformationClustering):
     lam : float > 0, default=0.1
     mu : float > 0, default=4.0
         The weight of the marginal entropy H(Y).
-    xi : float > 0, default=10.0
+    xi : float > 0, default=5.0
+        The power iteration's step: the authors' 10 on pixels scaled to
+        ``x / 128 - 1``, which is 5.0 on pixels in [0, 1] (the recipe's).
     eps_scale : float > 0, default=0.25
     n_neighbors : int >= 1, default=10
     epochs : int, default=50
@@ -175,8 +182,7 @@ class IMSAT(_InformationClustering):
 
     Attributes
     ----------
-    As :class:`RIM`; VAT's perturbation is computed with the network in
-    inference mode (batch normalisation with its moving statistics).
+    As :class:`RIM`.
     """
 
     _parameter_constraints = {
@@ -191,7 +197,7 @@ class IMSAT(_InformationClustering):
     }
 
     def __init__(self, n_clusters=10, *, hidden=(1200, 1200), augmentation="vat", lam=0.1, mu=4.0,
-                 xi=10.0, eps_scale=0.25, n_neighbors=10, epochs=50, batch_size=250,
+                 xi=5.0, eps_scale=0.25, n_neighbors=10, epochs=50, batch_size=250,
                  learning_rate=0.002, verbose=0, random_state=None, checkpoint_dir=None):
         self.n_clusters = n_clusters
         self.hidden = hidden
@@ -210,7 +216,8 @@ class IMSAT(_InformationClustering):
 
     def _model(self, shape, seed):
         model = imsat.build_softmax_model(shape[0], self.n_clusters, _check_hidden(self.hidden),
-                                          perturbed_input=True, seed=seed)
+                                          perturbed_input=True,
+                                          kernel_scales=imsat.IMSAT_KERNEL_SCALES, seed=seed)
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                       loss=[imsat.information_loss(mu=self.mu, weight=self.lam), "kld"])
         return model
