@@ -133,6 +133,10 @@ def cpu_model():
     return platform.processor() or None
 
 
+#: Environment variables that set how many threads TensorFlow and OpenMP use.
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+
+
 def library_versions():
     """Versions of Python and of the libraries that shape the results."""
     import scipy
@@ -148,6 +152,8 @@ def library_versions():
         # Results on a CPU depend on how many threads share the work, and on
         # the CPU (IMSAT on digits: 0.827 on an AMD EPYC, 0.713 on an Intel Xeon).
         "cpu_threads": cpu_threads(),
+        # cpu_threads counts the cores; a run may be held to fewer threads by these.
+        "thread_variables": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
         "cpu": cpu_model(),
     }
     if keras.backend.backend() == "tensorflow":

@@ -91,3 +91,17 @@ def test_cpu_model_is_the_model_name_linux_reports():
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
              if line.startswith("model name")]
     assert names and cpu_model() == names[0]
+
+
+def test_versions_record_the_thread_settings(monkeypatch):
+    """A run held to one thread (as the tests' floors are) says so beside the
+    cores it could use."""
+    from deepcluster_keras.persistence import THREAD_VARIABLES, library_versions
+
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert library_versions()["thread_variables"] == {}
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert library_versions()["thread_variables"] == {"TF_NUM_INTRAOP_THREADS": "1",
+                                                      "OMP_NUM_THREADS": "1"}
