@@ -98,12 +98,14 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
         :class:`KMeansLayer`'s inverse temperature ``alpha``) in each stage;
         None leaves it (the hard K-means cost).
     epochs_per_stage : int
-    reset_centres : bool
-        Before each stage and after the last, set the centres by K-means on
-        the embedding, warm-started from the current centres (the
-        alternating scheme); the labels are then the last K-means'. Else
-        the centres train with the network (DKM) and the labels are the
-        nearest centres.
+    reset_centres : bool or callable
+        Before each stage (at the stage's annealed value) and after the
+        last, set the centres by K-means on the embedding, warm-started
+        from the current centres (the alternating scheme); the labels are
+        then the last K-means'. A callable ``reset(z, layer, seed)`` sets
+        them otherwise and returns the labels (``som.batch_som_reset``).
+        False: the centres train with the network (DKM) and the labels are
+        the nearest centres.
     kmeans_weight : float >= 0, the cost's weight (DKM's lambda).
     optimizer : default ``Adam()``, as the DKM authors' code.
     batch_size : int
@@ -142,7 +144,7 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
     checkpoint = None
     if checkpoint_dir is not None:
         settings = {"data": data_fingerprint(x), "alphas": alphas, "epochs_per_stage":
-                    int(epochs_per_stage), "reset_centres": bool(reset_centres),
+                    int(epochs_per_stage), "reset_centres": _reset_name(reset_centres),
                     "kmeans_weight": float(kmeans_weight), "batch_size": int(batch_size),
                     "seed": int(seed)}
         checkpoint = SelfTrainingCheckpoint(checkpoint_dir, settings)
@@ -158,11 +160,12 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
                                "reconstruction": None, "kmeans_cost": None, "delta_label": 0.0},
                      y, labels)
     start = time.perf_counter() - seconds
+    reset = _kmeans_reset if reset_centres is True else reset_centres
     for stage in range(first, len(alphas)):
-        if reset_centres:
-            labels = _reset_centres(encoder, layer, x, seed + stage)
         if alphas[stage] is not None:
             layer.annealed.assign(alphas[stage])
+        if reset:
+            labels = _reset_centres(encoder, layer, x, seed + stage, reset)
         epoch = stage * epochs_per_stage
         fit = model.fit(batches, epochs=epoch + epochs_per_stage, initial_epoch=epoch,
                         shuffle=False, verbose=0,
@@ -173,8 +176,8 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
                 f"Training diverged in stage {stage + 1} (loss={logs['loss']}). Scale the data "
                 "to [0, 1], lower kmeans_weight or the learning rate.")
         previous = labels
-        labels = (_reset_centres(encoder, layer, x, seed + stage + 1)
-                  if reset_centres and stage == len(alphas) - 1 else _labels(encoder, layer, x))
+        labels = (_reset_centres(encoder, layer, x, seed + stage + 1, reset)
+                  if reset and stage == len(alphas) - 1 else _labels(encoder, layer, x))
         entry = {"stage": stage + 1, "epoch": epoch + epochs_per_stage, annealed: alphas[stage],
                  "loss": logs["loss"], "reconstruction": _output_loss(model, logs, 0),
                  "kmeans_cost": _output_loss(model, logs, 1),
@@ -211,9 +214,20 @@ def nearest_centres(z, centres):
     return distances.argmin(1)
 
 
-def _reset_centres(encoder, layer, x, seed):
-    """K-means on the embedding, warm-started from the layer's centres; sets them."""
-    z = encoder.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+def _reset_name(reset_centres):
+    """How the centres are reset, for the checkpoint's settings."""
+    if isinstance(reset_centres, bool):
+        return reset_centres
+    return getattr(reset_centres, "__name__", type(reset_centres).__name__)
+
+
+def _reset_centres(encoder, layer, x, seed, reset):
+    """``reset`` on the embedding of ``x``: sets the layer's centres, returns the labels."""
+    return reset(encoder.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0), layer, seed)
+
+
+def _kmeans_reset(z, layer, seed):
+    """K-means on ``z``, warm-started from the layer's centres; sets them."""
     kmeans = KMeans(layer.n_clusters, init=ops.convert_to_numpy(layer.clusters), n_init=1,
                     random_state=seed).fit(z)
     layer.clusters.assign(kmeans.cluster_centers_.astype("float32"))

@@ -32,7 +32,11 @@ temperatures, and no K-means reset::
                                      epochs_per_stage=5, reset_centres=False,
                                      kmeans_weight=gamma * n_features, layer="som")
 
-``training.labels`` are then the BMUs. :func:`merge_units` groups the units
+``training.labels`` are then the BMUs. The estimator ``DESOM`` by default
+holds the prototypes while the network trains (``trainable_prototypes=False``)
+and sets them by Kohonen's batch step before each stage and after the last
+(``reset_centres=batch_som_reset``, :func:`batch_som_step`): with the
+recipe's SGD the gradient barely moved them. :func:`merge_units` groups the units
 into fewer clusters (K-means on the prototypes, a usual second stage of
 SOM clustering), :func:`unit_map` counts the samples and their majority
 class per unit, and ``plots.plot_som_map`` / ``plots.plot_som_prototypes``
@@ -52,7 +56,7 @@ from deepcluster_keras.layers import CentresCost
 from deepcluster_keras.validation import check_n_clusters, check_positive_int
 
 __all__ = ["SOMLayer", "som_temperatures", "build_som_model", "initial_prototypes",
-           "merge_units", "unit_map", "grid_distances"]
+           "batch_som_step", "batch_som_reset", "merge_units", "unit_map", "grid_distances"]
 
 
 def check_map_size(map_size):
@@ -179,7 +183,8 @@ class SOMLayer(CentresCost):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"map_size": list(self.map_size), "temperature": self.initial_temperature})
+        config.update({"map_size": list(self.map_size), "temperature": self.initial_temperature,
+                       "trainable_centres": self.trainable_centres})
         return config
 
 
@@ -211,7 +216,8 @@ def som_temperatures(n_stages, t_max=10.0, t_min=0.1):
     return [t_max, *inner, t_min]  # the ends exactly
 
 
-def build_som_model(autoencoder, encoder, *, map_size, prototypes, temperature=10.0):
+def build_som_model(autoencoder, encoder, *, map_size, prototypes, temperature=10.0,
+                    trainable_prototypes=True):
     """``autoencoder`` with a :class:`SOMLayer` (named "som") on its embedding.
 
     The model outputs ``[reconstruction, SOM cost]``, as
@@ -225,9 +231,11 @@ def build_som_model(autoencoder, encoder, *, map_size, prototypes, temperature=1
     prototypes : ndarray of shape (rows * cols, n_embedding), the initial
         prototypes (:func:`initial_prototypes`).
     temperature : float > 0, default=10.0
+    trainable_prototypes : bool, default=True
+        False when :func:`batch_som_reset` sets them between epochs.
     """
     cost = SOMLayer(map_size, weights=[prototypes], temperature=temperature,
-                    name="som")(encoder.output)
+                    trainable_centres=trainable_prototypes, name="som")(encoder.output)
     return keras.Model(autoencoder.input, [autoencoder.output, cost], name="desom")
 
 
@@ -251,6 +259,57 @@ def initial_prototypes(z, map_size, seed=None):
                          f"rows * cols, map_size={map_size!r}): use a smaller map.")
     chosen = np.random.default_rng(seed).choice(len(z), size=rows * cols, replace=False)
     return z[chosen].astype("float32")
+
+
+def batch_som_step(z, prototypes, temperature, map_size):
+    """Kohonen's batch SOM step: each prototype becomes the mean of the
+    samples weighted by their neighbourhood ``h(bmu(z), u)`` at ``temperature``.
+
+    ``m_u = sum_i h(b_i, u) z_i / sum_i h(b_i, u)``, with ``b_i`` the BMU of
+    ``z_i`` under the current prototypes: the minimum of the SOM cost over
+    the prototypes with the BMUs held. A unit that no sample reaches keeps
+    its prototype. As ``temperature`` goes to 0 it is a K-means step.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_samples, n_embedding)
+    prototypes : ndarray of shape (rows * cols, n_embedding)
+    temperature : float > 0
+    map_size : (int, int)
+
+    Returns
+    -------
+    prototypes : ndarray of shape (rows * cols, n_embedding), float32
+    bmus : ndarray of shape (n_samples,), the BMUs the step used
+    """
+    z, prototypes = np.asarray(z, dtype="float64"), np.asarray(prototypes, dtype="float64")
+    temperature = _check_temperature(temperature)
+    bmus = _nearest(z, prototypes)
+    weights = np.exp(-np.square(grid_distances(map_size)[bmus].astype("float64")) / temperature**2)
+    total = weights.sum(0)
+    reached = total > 1e-12
+    updated = prototypes.copy()
+    updated[reached] = (weights.T @ z)[reached] / total[reached, None]
+    return updated.astype("float32"), bmus
+
+
+def _nearest(z, prototypes):
+    """The index of the nearest prototype of each row of ``z``."""
+    bmus = np.empty(len(z), dtype="int64")
+    for begin in range(0, len(z), 4096):  # (batch, units, features) at a time
+        chunk = np.asarray(z[begin:begin + 4096], dtype="float64")
+        bmus[begin:begin + 4096] = ((chunk[:, None, :] - prototypes[None]) ** 2).sum(-1).argmin(1)
+    return bmus
+
+
+def batch_som_reset(z, layer, seed=None):
+    """:func:`batch_som_step` on a :class:`SOMLayer` at its temperature (a
+    ``reset_centres`` of :func:`kmeans_friendly.train`): sets its prototypes
+    and returns the BMUs under the new ones, as ``predict`` finds them."""
+    prototypes, _ = batch_som_step(z, ops.convert_to_numpy(layer.clusters),
+                                   float(ops.convert_to_numpy(layer.temperature)), layer.map_size)
+    layer.clusters.assign(prototypes)
+    return _nearest(z, prototypes.astype("float64"))
 
 
 def merge_units(prototypes, n_clusters, seed=None, n_init=10, counts=None):

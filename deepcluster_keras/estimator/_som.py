@@ -19,13 +19,14 @@ class DESOM(_KMeansFriendly):
 
     After the recipe's pretraining, the map's prototypes start as a random
     sample of the embedded data; then every stage (one epoch) the
-    autoencoder and the prototypes train on
+    autoencoder trains on
 
         MSE reconstruction + gamma * SOM cost,
 
     the SOM cost (averaged over the units) with a Gaussian neighbourhood on
     the grid whose temperature decays exponentially from ``t_max`` to
-    ``t_min``. Each
+    ``t_min``, and the prototypes are set by Kohonen's batch SOM step
+    before each stage and after the last (``prototype_update``). Each
     sample's unit is its best-matching unit (``units_``); K-means on the
     prototypes merges the units into ``n_clusters`` clusters (``labels_``).
 
@@ -38,7 +39,12 @@ class DESOM(_KMeansFriendly):
     scale; with the recipe's SGD(1.0, momentum 0.9) that sum (64 times the
     mean on the 8x8 map) diverged on MNIST-test in the first epoch, and
     Adam put every sample into one unit within 10 epochs (ACC 0.114), so
-    ``gamma`` here weighs the mean over the units.
+    ``gamma`` here weighs the mean over the units. DESOM trains the
+    prototypes by gradient with the network; with the recipe's SGD at this
+    weight they hardly moved and the map did not order (MNIST-test seeds 0
+    and 1: merged ACC 0.349 and 0.388, units' purity 0.59), and Adam
+    collapsed it, so the prototypes take the batch step by default (0.685
+    and 0.701, purity 0.87, every unit used; ``docs/vade-desom.md``).
 
     Parameters
     ----------
@@ -53,6 +59,12 @@ class DESOM(_KMeansFriendly):
     epochs : int, default=40
     optimizer : {"sgd", "adam"} or None, default=None
         As :class:`DKM`.
+    prototype_update : {"batch", "gradient"}, default="batch"
+        "batch": the prototypes are held while the network trains an epoch,
+        and set before each epoch (at its temperature) and after the last
+        by Kohonen's batch SOM step (:func:`som.batch_som_step`), as the
+        alternating scheme resets its centres by K-means. "gradient": they
+        train with the network, as DESOM's.
 
     Attributes
     ----------
@@ -74,12 +86,13 @@ class DESOM(_KMeansFriendly):
         "t_min": [Interval(Real, 0, None, closed="neither")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions({"sgd", "adam"}), None],
+        "prototype_update": [StrOptions({"gradient", "batch"})],
     }
 
     def __init__(self, n_clusters=10, *, map_size=(8, 8), autoencoder="dense", ae_weights=None,
                  pretrain_epochs=300, pretrain_optimizer=None, batch_size=256, n_init=20,
-                 gamma=0.001, t_max=10.0, t_min=0.1, epochs=40, optimizer=None, verbose=0,
-                 random_state=None, checkpoint_dir=None):
+                 gamma=0.001, t_max=10.0, t_min=0.1, epochs=40, optimizer=None,
+                 prototype_update="batch", verbose=0, random_state=None, checkpoint_dir=None):
         self.n_clusters = n_clusters
         self.map_size = map_size
         self.autoencoder = autoencoder
@@ -93,18 +106,21 @@ class DESOM(_KMeansFriendly):
         self.t_min = t_min
         self.epochs = epochs
         self.optimizer = optimizer
+        self.prototype_update = prototype_update
         self.verbose = verbose
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
 
     def _stages(self):
-        return som.som_temperatures(self.epochs, self.t_max, self.t_min), 1, False
+        reset = som.batch_som_reset if self.prototype_update == "batch" else False
+        return som.som_temperatures(self.epochs, self.t_max, self.t_min), 1, reset
 
     def _cost_model(self, start, schedule, reset):
         rows, cols = tuple(self.map_size)
         return som.build_som_model(
             start.autoencoder, start.encoder, map_size=(rows, cols), temperature=schedule[0],
-            prototypes=som.initial_prototypes(start.embedding, (rows, cols), seed=start.seed))
+            prototypes=som.initial_prototypes(start.embedding, (rows, cols), seed=start.seed),
+            trainable_prototypes=not reset)
 
     def _cost_weight(self, n_features):
         # kmeans_friendly.train divides the weight by the features (its MSE's
