@@ -210,8 +210,11 @@ def _labels(encoder, layer, x):
 
 def nearest_centres(z, centres):
     """Index of the nearest of ``centres`` for each row of ``z``."""
-    distances = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
-    return distances.argmin(1)
+    labels = np.empty(len(z), dtype="int64")
+    for begin in range(0, len(z), 4096):  # (4096, n_centres, n_features) at a time
+        chunk = z[begin:begin + 4096]
+        labels[begin:begin + 4096] = ((chunk[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+    return labels
 
 
 def _reset_name(reset_centres):

@@ -52,6 +52,7 @@ import numpy as np
 from keras import ops
 from sklearn.cluster import KMeans
 
+from deepcluster_keras.kmeans_friendly import nearest_centres
 from deepcluster_keras.layers import CentresCost
 from deepcluster_keras.validation import check_n_clusters, check_positive_int
 
@@ -284,22 +285,13 @@ def batch_som_step(z, prototypes, temperature, map_size):
     """
     z, prototypes = np.asarray(z, dtype="float64"), np.asarray(prototypes, dtype="float64")
     temperature = _check_temperature(temperature)
-    bmus = _nearest(z, prototypes)
+    bmus = nearest_centres(z, prototypes)
     weights = np.exp(-np.square(grid_distances(map_size)[bmus].astype("float64")) / temperature**2)
     total = weights.sum(0)
     reached = total > 1e-12
     updated = prototypes.copy()
     updated[reached] = (weights.T @ z)[reached] / total[reached, None]
     return updated.astype("float32"), bmus
-
-
-def _nearest(z, prototypes):
-    """The index of the nearest prototype of each row of ``z``."""
-    bmus = np.empty(len(z), dtype="int64")
-    for begin in range(0, len(z), 4096):  # (batch, units, features) at a time
-        chunk = np.asarray(z[begin:begin + 4096], dtype="float64")
-        bmus[begin:begin + 4096] = ((chunk[:, None, :] - prototypes[None]) ** 2).sum(-1).argmin(1)
-    return bmus
 
 
 def batch_som_reset(z, layer, seed=None):
@@ -309,7 +301,7 @@ def batch_som_reset(z, layer, seed=None):
     prototypes, _ = batch_som_step(z, ops.convert_to_numpy(layer.clusters),
                                    float(ops.convert_to_numpy(layer.temperature)), layer.map_size)
     layer.clusters.assign(prototypes)
-    return _nearest(z, prototypes.astype("float64"))
+    return nearest_centres(np.asarray(z, dtype="float64"), prototypes.astype("float64"))
 
 
 def merge_units(prototypes, n_clusters, seed=None, n_init=10, counts=None):
