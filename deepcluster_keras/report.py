@@ -90,10 +90,19 @@ def seed_files(out):
             if f.startswith("seed_") and f.endswith(".json")]
 
 
-def summarize(out, seeds):
+def folder_seeds(out):
+    """The seeds that have a ``seed_<N>.json`` in ``out``, sorted."""
+    return sorted(int(os.path.basename(p)[len("seed_"):-len(".json")]) for p in seed_files(out))
+
+
+def summarize(out, seeds=None):
     """Per method: each seed's ACC/NMI/ARI, mean / std / min / median / max,
-    and the published figure; written to ``summary.json`` and ``summary.md``."""
-    summary = _summary(out, seeds)
+    and the published figure; written to ``summary.json`` and ``summary.md``.
+
+    ``seeds=None`` (the default) summarises every seed file in ``out``, so
+    that a run of some seeds rewrites the summary of the whole folder.
+    """
+    summary = _summary(out, folder_seeds(out) if seeds is None else seeds)
     atomic_write_json(os.path.join(out, "summary.json"), summary)
     atomic_write_text(os.path.join(out, "summary.md"), summary["markdown"] + "\n")
     return summary
@@ -103,6 +112,7 @@ def _summary(out, seeds):
     runs = {s: read_json(os.path.join(out, f"seed_{s}.json")) for s in seeds}
     runs = {s: r for s, r in runs.items() if r}
     recipe = next((r["config"] for r in runs.values()), {})
+    _warn_mixed_recipes(out, runs)
     figures = published(recipe.get("dataset"), recipe.get("autoencoder", "dense"))
     summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r["complete"]),
                "recipe": {**recipe, "n_samples": next((r["n_samples"] for r in runs.values()), None)},
@@ -128,6 +138,21 @@ def _summary(out, seeds):
     summary["throughput_per_seed"] = {s: r["throughput"] for s, r in runs.items()}
     summary["markdown"] = markdown_table(summary)
     return summary
+
+
+def _warn_mixed_recipes(out, runs):
+    """A folder's table describes one recipe: say so when its seeds differ."""
+    first_seed, first = next(iter(runs.items()), (None, None))
+    for seed, run in runs.items():
+        keys = (set(run["config"]) | set(first["config"])) - {"seed", "out"}
+        if not ("idec" in run["metrics"] and "idec" in first["metrics"]):
+            keys.discard("gamma")  # gamma only matters to IDEC results (as reproduce checks)
+        differs = sorted(k for k in keys if run["config"].get(k) != first["config"].get(k))
+        if differs:
+            warnings.warn(
+                f"{out!r}: seed {seed} was made with other settings than seed {first_seed} "
+                f"({', '.join(differs)}); the summary's recipe line is seed {first_seed}'s. "
+                "Keep one recipe per folder.", stacklevel=3)
 
 
 def _recipe_line(recipe, methods_=()):
@@ -204,8 +229,7 @@ def comparison_table(folders):
                 f"No folder {folder!r}: give folders written by "
                 "`python -m deepcluster_keras reproduce --out FOLDER`.")
         # From the seed files, so that a run still in progress shows what it has.
-        seeds = sorted(int(os.path.basename(p)[len("seed_"):-len(".json")])
-                       for p in seed_files(folder))
+        seeds = folder_seeds(folder)
         if seeds:
             found[folder] = seeds
         else:  # a run that has not finished its first seed yet

@@ -36,7 +36,8 @@ PRETRAINING_FIELDS = ("dataset", "autoencoder", "pretrain_epochs", "batch_size",
 def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=None,
               out="results/mnist", work_dir=None, methods_=methods.TUTORIAL_METHODS, verbose=2,
               x=None, y=None):
-    """Run ``methods_`` for every seed (skipping finished ones); write the summary.
+    """Run ``methods_`` for every seed (skipping finished ones); write the summary
+    of every seed in ``out``, those of earlier runs included.
 
     ``recipe`` overrides the estimators' defaults; ``x`` and ``y`` replace
     ``dataset`` when given. Returns the summary (see :func:`report.summarize`).
@@ -56,6 +57,9 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
     if y is None:
         raise ValueError("The reproduction scores clusterings against labels: give y.")
     recipe = methods.resolved_recipe({**recipe, "n_clusters": len(np.unique(y))})
+    for path in report.seed_files(out):  # one recipe per folder, whichever seeds run now
+        if state := read_json(path):
+            _check_same_recipe(state, {"dataset": dataset, **recipe}, path)
     say = print if verbose else (lambda *a, **k: None)
     say(f"{dataset}: {len(x)} samples, {recipe['n_clusters']} clusters; seeds {seeds}", flush=True)
     for done, seed in enumerate(seeds):
@@ -63,7 +67,7 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
             say(_time_left(out, seeds[done:], todo_methods), flush=True)
         Seed(recipe, dataset, seed, out, work_dir, verbose).run(x, y, todo_methods)
         say(f"== seed {seed} done ({done + 1}/{len(seeds)})", flush=True)
-        summary = report.summarize(out, seeds)  # the table grows seed by seed
+        summary = report.summarize(out)  # every seed in the folder, growing seed by seed
     say(summary["markdown"])
     return summary
 

@@ -1,6 +1,7 @@
 import json
 import pathlib
 import shlex
+import warnings
 
 import numpy as np
 import pytest
@@ -35,6 +36,27 @@ def test_summary_statistics_and_published_figures(tmp_path):
     assert "0.962 (0.830-0.964)" in summary["markdown"]
     assert (tmp_path / "summary.md").read_text() == summary["markdown"] + "\n"
     assert json.loads((tmp_path / "summary.json").read_text())["complete_seeds"] == [0, 1, 2]
+
+
+def test_summary_covers_every_seed_file_of_the_folder(tmp_path):
+    for seed, acc in ((0, 0.9), (3, 0.7), (12, 0.8)):
+        write_seed(tmp_path, seed, {"dec": acc})
+    summary = report.summarize(str(tmp_path))
+    assert summary["seeds"] == [0, 3, 12]  # numeric order, not the files' (12 before 3)
+    assert "| DEC | 3 | 0: 0.900, 3: 0.700, 12: 0.800 |" in summary["markdown"]
+    assert report.summarize(str(tmp_path), [3])["seeds"] == [3], "seeds given: only those"
+
+
+def test_summary_warns_when_the_seeds_of_a_folder_used_other_settings(tmp_path):
+    write_seed(tmp_path, 0, {"dec": 0.9})
+    write_seed(tmp_path, 1, {"dec": 0.9}, gamma=0.5)  # no IDEC results: gamma does not count
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report.summarize(str(tmp_path))
+    write_seed(tmp_path, 2, {"dec": 0.9}, maxiter=100, tol=0.01)
+    with pytest.warns(UserWarning, match=r"seed 2 was made with other settings than seed 0 "
+                                         r"\(maxiter, tol\).*one recipe per folder"):
+        report.summarize(str(tmp_path))
 
 
 def test_published_figures_are_data_with_sources():

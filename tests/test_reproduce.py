@@ -149,6 +149,18 @@ def test_a_folder_refuses_results_of_other_settings(tmp_path, blobs):
     run(tmp_path, methods=["kmeans_raw"], x=x, y=y, gamma=0.5)  # IDEC's: no IDEC results here
 
 
+def test_a_run_of_some_seeds_summarises_the_whole_folder(tmp_path, blobs):
+    x, y = blobs
+    run(tmp_path, [0], methods=["kmeans_raw"], x=x, y=y)
+    summary = run(tmp_path, [2], methods=["kmeans_raw"], x=x, y=y)
+    assert summary["seeds"] == [0, 2]
+    assert "| K-means, raw data | 2 |" in (tmp_path / "results" / "summary.md").read_text()
+    with pytest.raises(ValueError, match=r"seed_0.json was made with other settings.*n_init=2 "
+                                         r"there, 3 now"):
+        run(tmp_path, [1], methods=["kmeans_raw"], x=x, y=y, n_init=3)  # a new seed, other settings
+    assert not (tmp_path / "results" / "seed_1.json").exists()
+
+
 @pytest.mark.parametrize("methods,recipe,message", [
     (["deck"], {}, r"Expected methods from .*'dec'.*Received: methods=\['deck'\]"),
     (["dec"], {"maxiter": -1}, r"'maxiter' parameter of DEC must be an int in the range \[0, inf\)"),
