@@ -7,6 +7,7 @@ come from the estimators' parameters.
 """
 
 import argparse
+import ast
 import shlex
 import sys
 
@@ -30,6 +31,29 @@ def _int_at_least(minimum):
 
 
 _at_least_0, _at_least_1 = _int_at_least(0), _int_at_least(1)
+
+
+def _param(text):
+    """``[METHOD.]NAME=VALUE`` to ``(method or None, name, value)``; the value a
+    Python literal (``10``, ``0.5``, ``(8, 8)``, ``None``) or else a string."""
+    key, sep, value = text.partition("=")
+    method, _, name = key.rpartition(".")
+    if not sep or not name.isidentifier() or (method and not method.isidentifier()):
+        raise argparse.ArgumentTypeError(
+            f"expected METHOD.NAME=VALUE, e.g. imsat.xi=10, got {text!r}")
+    try:
+        value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass  # a string, e.g. desom.prototype_update=gradient
+    return method or None, name, value
+
+
+def _add_param_flag(parser, example):
+    parser.add_argument(
+        "--param", action="append", type=_param, default=[], metavar="METHOD.NAME=VALUE",
+        help="a method's own parameter (repeatable), e.g. " + example + "; the methods' "
+        "estimators list them (e.g. help(deepcluster_keras.IMSAT)); recorded in the results")
+
 
 #: The recipe's flags: parameter, type and help. Defaults: the estimators'.
 _RECIPE_FLAGS = (
@@ -96,6 +120,7 @@ def parser():
                      "ae_weights.weights.h5 of an earlier run) instead of pretraining")
     one.add_argument("--out", default="dec_output", help="output folder (default: %(default)s)")
     one.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _add_param_flag(one, "--param xi=10 with --method imsat (the method's name may be left out)")
     one.set_defaults(handler=_run)
 
     many = commands.add_parser(
@@ -115,6 +140,7 @@ def parser():
                       help="folder for the per-seed JSON files and the summary (default: %(default)s)")
     many.add_argument("--work-dir", default=None,
                       help="folder for weights and checkpoints (default: <out>/work)")
+    _add_param_flag(many, "--param imsat.xi=10 --param desom.map_size=(10,10)")
     many.set_defaults(handler=_reproduce)
 
     table = commands.add_parser(
@@ -128,12 +154,18 @@ def parser():
     return main_parser
 
 
-def _recipe(args):
-    return {name: getattr(args, name) for name, _, _ in _RECIPE_FLAGS}
+def _recipe(args, default_method=None):
+    recipe = {name: getattr(args, name) for name, _, _ in _RECIPE_FLAGS}
+    own = {}
+    for method, name, value in args.param:
+        if method is None and default_method is None:
+            raise ValueError(f"--param {name}=...: name the method, e.g. --param imsat.{name}=...")
+        own.setdefault(method or default_method, {})[name] = value
+    return {**recipe, methods.METHOD_PARAMS: own} if own else recipe
 
 
 def _run(args):
-    run(args.method, _recipe(args), dataset=args.dataset, data_dir=args.data_dir,
+    run(args.method, _recipe(args, default_method=args.method), dataset=args.dataset, data_dir=args.data_dir,
         n_clusters=args.n_clusters, seed=args.seed, ae_weights=args.ae_weights, out=args.out,
         plots=not args.no_plots, verbose=0 if args.quiet else 1)
 

@@ -20,6 +20,7 @@ with ``maxiter=0`` pretrain it (and give AE + K-means), the self-training
 methods start from its saved weights.
 """
 
+import json
 import time
 
 from deepcluster_keras import classical
@@ -65,18 +66,58 @@ def recipe_defaults():
     return {k: v for k, v in IDEC().get_params().items() if k not in NOT_RECIPE}
 
 
-def estimator(method, recipe, **settings):
-    """The estimator that ``method`` fits (DEC with ``maxiter=0`` for the
-    methods that only need the pretrained embedding), with the recipe's
-    parameters that it shares."""
-    cls = ESTIMATORS.get(method, DEC)
+#: The recipe's entry for each method's own parameters, ``{method: {name: value}}``
+#: (``--param METHOD.NAME=VALUE``); absent when there are none.
+METHOD_PARAMS = "method_params"
+
+
+def _recipe_names(cls):
+    """The parameters that ``cls`` takes from the recipe (or from the run)."""
     names = set(cls().get_params())
     if not issubclass(cls, DEC):
         # Only the autoencoder's recipe; the rest keep their own defaults.
         names &= {*AUTOENCODER_RECIPE, *NOT_RECIPE}
     if "ae_weights" not in names:  # no autoencoder: its own defaults (IMSAT's batch is 250)
         names &= {"n_clusters", *NOT_RECIPE}
+    return names
+
+
+def own_params(method):
+    """The parameters of ``method``'s estimator that the recipe does not set, with defaults."""
+    cls = ESTIMATORS.get(method)
+    if cls is None:
+        return {}
+    return {k: v for k, v in sorted(cls().get_params().items()) if k not in _recipe_names(cls)}
+
+
+def check_method_params(method_params, methods):
+    """``{method: {name: value}}`` checked against the estimators of ``methods``,
+    with the values as JSON stores them (tuples as lists)."""
+    checked = {}
+    for method, params in (method_params or {}).items():
+        if method not in methods:
+            raise ValueError(f"Parameters were given for {method!r}, which is not run here "
+                             f"(methods: {', '.join(methods)}).")
+        own = own_params(method)
+        unknown = sorted(set(params) - set(own))
+        if unknown:
+            takes = (f"its own parameters are {', '.join(own)}" if own else
+                     "it has none of its own: the recipe's flags set its parameters")
+            raise ValueError(f"{method} has no parameter {', '.join(map(repr, unknown))} to set; "
+                             f"{takes}.")
+        checked[method] = json.loads(json.dumps(params))
+    return checked
+
+
+def estimator(method, recipe, **settings):
+    """The estimator that ``method`` fits (DEC with ``maxiter=0`` for the
+    methods that only need the pretrained embedding), with the recipe's
+    parameters that it shares and its own from ``recipe["method_params"]``."""
+    cls = ESTIMATORS.get(method, DEC)
+    names = _recipe_names(cls)
     params = {k: v for k, v in {**recipe, **settings}.items() if k in names}
+    own = recipe.get(METHOD_PARAMS, {}).get(method, {})
+    params.update({k: tuple(v) if isinstance(v, list) else v for k, v in own.items()})
     if method not in ESTIMATORS:
         params["maxiter"] = 0
     return cls(**params)
@@ -84,7 +125,8 @@ def estimator(method, recipe, **settings):
 
 def resolved_recipe(recipe):
     """``recipe`` as it ran: ``pretrain_optimizer`` None resolved."""
-    return {**recipe, "pretrain_optimizer": DEC(**{k: v for k, v in recipe.items() if k != "gamma"})
+    dec_params = set(DEC().get_params())
+    return {**recipe, "pretrain_optimizer": DEC(**{k: v for k, v in recipe.items() if k in dec_params})
             .pretrain_optimizer_name()}
 
 

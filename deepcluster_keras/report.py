@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 
 from deepcluster_keras import metrics
-from deepcluster_keras.methods import (METHODS, NAMES, RAW_METHODS, recipe_defaults,
-                                       resolved_recipe)
+from deepcluster_keras.methods import (METHOD_PARAMS, METHODS, NAMES, RAW_METHODS,
+                                       recipe_defaults, resolved_recipe)
 from deepcluster_keras.persistence import atomic_write_json, atomic_write_text, read_json
 
 #: A class counts as mixed up when its matched cluster holds less than this share of it.
@@ -160,11 +160,20 @@ def _recipe_line(recipe, methods_=()):
         return ""
     if methods_ and all(m in RAW_METHODS for m in methods_):
         return (f"{recipe['dataset']} ({recipe['n_samples']} samples), the raw data (no "
-                "autoencoder), each method with its own defaults")
+                "autoencoder), each method with its own defaults" + _own_params_note(recipe, ", except "))
     return (f"{recipe['dataset']} ({recipe['n_samples']} samples), {recipe['autoencoder']} autoencoder, "
             f"{recipe['pretrain_epochs']} pretraining epochs ({recipe['pretrain_optimizer']}), "
             f"self-training with {recipe['optimizer']}, maxiter {recipe['maxiter']}, "
-            f"update_interval {recipe['update_interval']}, tol {recipe['tol']}")
+            f"update_interval {recipe['update_interval']}, tol {recipe['tol']}"
+            + _own_params_note(recipe, "; "))
+
+
+def _own_params_note(recipe, prefix, method=None):
+    """The methods' own parameters that a run set (``--param``), e.g. "IMSAT xi=10";
+    ``method`` given: that method's only."""
+    own = {m: p for m, p in (recipe.get(METHOD_PARAMS) or {}).items() if method in (None, m)}
+    return prefix + "; ".join(f"{NAMES[m]} " + ", ".join(f"{k}={v!r}" for k, v in sorted(p.items()))
+                              for m, p in sorted(own.items())) if own else ""
 
 
 def markdown_table(summary):
@@ -246,6 +255,7 @@ def comparison_table(folders):
             st = entry["stats"]
             setting = ("raw data" if method in RAW_METHODS else f"{recipe['autoencoder']}, "
                        f"{recipe['pretrain_epochs']} epochs{_self_training_note(recipe)}")
+            setting += _own_params_note(recipe, ", ", method)
             lines.append(
                 f"| {os.path.normpath(folder)} | {recipe['dataset']} | {setting} | {NAMES[method]} | "
                 f"{len(entry['per_seed'])} | {st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} "

@@ -47,6 +47,7 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
     if not seeds:
         raise ValueError(f"Give at least one seed. Received: seeds={seeds!r}")
     todo_methods = methods.check_methods(methods_)
+    recipe = _with_method_params(recipe, todo_methods)
     for method in todo_methods:  # every setting is checked before anything runs
         methods.estimator(method, {**recipe, "n_clusters": 2})._validate_params()
     out = check_writable_dir(out, name="out")
@@ -94,6 +95,12 @@ class Seed:
             "metrics": {}, "seconds": {}, "throughput": {}, "training": {}, "complete": False,
         }
         _check_same_recipe(self.state, {"dataset": self.dataset, **self.recipe}, self.path)
+        # Methods added to a finished seed record their own parameters beside the others'.
+        own = {m: p for m, p in self.recipe.get(methods.METHOD_PARAMS, {}).items()
+               if m not in self.state["metrics"]}
+        if own:
+            stored = self.state["config"].setdefault(methods.METHOD_PARAMS, {})
+            stored.update(own)
         todo = [m for m in todo_methods if m not in self.state["metrics"]]
         if not todo:
             self.say(f"already done, skipped ({self.path})")
@@ -147,7 +154,7 @@ class Seed:
     def _train(self, method, x, y, ae_weights):
         """Fit a training method's estimator and record what it did."""
         self.say(f"{methods.NAMES[method]} training")
-        fitted = self._fit(method, x, y, _checkpoint_name(method, self.recipe),
+        fitted = self._fit(method, x, y, _checkpoint_name(method, _recipe_of(method, self.recipe)),
                            ae_weights=ae_weights)
         self.state["training"][method] = fitted.training_record()
         seconds = fitted.seconds_["training"]
@@ -220,6 +227,21 @@ def _checkpoint_name(method, recipe):
     return f"self_training_{method}_{digest}"
 
 
+def _with_method_params(recipe, todo_methods):
+    """``recipe`` with its methods' own parameters checked; no entry when there are none."""
+    recipe = dict(recipe)
+    own = methods.check_method_params(recipe.pop(methods.METHOD_PARAMS, None), todo_methods)
+    return {**recipe, methods.METHOD_PARAMS: own} if own else recipe
+
+
+def _recipe_of(method, recipe):
+    """``recipe`` with the own parameters of ``method`` only, so that setting
+    another method's parameters keeps this one's checkpoint."""
+    own = recipe.get(methods.METHOD_PARAMS, {}).get(method)
+    recipe = {k: v for k, v in recipe.items() if k != methods.METHOD_PARAMS}
+    return {**recipe, methods.METHOD_PARAMS: own} if own else recipe
+
+
 def _check_work_folder(work, recipe, seed):
     """Refuse weights that older model code or other pretraining settings made
     (a ``work_dir`` shared between folders); stamp a new folder."""
@@ -250,8 +272,13 @@ def _check_work_folder(work, recipe, seed):
 def _check_same_recipe(state, recipe, path):
     """Refuse to mix results of different settings in one folder."""
     # gamma only matters to a folder that holds IDEC results.
-    keys = [k for k in recipe if not (k == "gamma" and "idec" not in state["metrics"])]
+    keys = [k for k in recipe if not (k == "gamma" and "idec" not in state["metrics"])
+            and k != methods.METHOD_PARAMS]
     changed = _differences(state["config"], recipe, keys)
+    # A method's own parameters only matter to a folder that holds its results.
+    stored, current = (c.get(methods.METHOD_PARAMS, {}) for c in (state["config"], recipe))
+    changed += [f"{m} parameters {stored.get(m, {})!r} there, {current.get(m, {})!r} now"
+                for m in state["metrics"] if stored.get(m, {}) != current.get(m, {})]
     if changed:
         raise ValueError(
             f"{path} was made with other settings ({'; '.join(changed)}). Give another --out "

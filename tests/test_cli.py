@@ -65,6 +65,33 @@ def test_bad_input_exits_with_message(tmp_path, capsys):
         capsys.readouterr().err
 
 
+def test_param_flags_set_a_methods_own_parameters(tmp_path, capsys):
+    args = cli.parser().parse_args(["reproduce", "--param", "imsat.xi=10", "--param",
+                                    "desom.map_size=(4, 4)", "--param",
+                                    "desom.prototype_update=gradient"])
+    assert cli._recipe(args)["method_params"] == {
+        "imsat": {"xi": 10}, "desom": {"map_size": (4, 4), "prototype_update": "gradient"}}
+    assert "method_params" not in cli._recipe(cli.parser().parse_args(["reproduce"]))
+    args = cli.parser().parse_args(["run", "--method", "rim", "--param", "epochs=3"])
+    assert cli._recipe(args, default_method="rim")["method_params"] == {"rim": {"epochs": 3}}
+    for bad in ("xi", "imsat.=3", "im sat.xi=3"):
+        with pytest.raises(SystemExit):
+            cli.main(["reproduce", "--param", bad])
+        assert f"expected METHOD.NAME=VALUE, e.g. imsat.xi=10, got {bad!r}" in capsys.readouterr().err
+    for argv, message in (
+            (["reproduce", "--param", "xi=10"], "name the method, e.g. --param imsat.xi=..."),
+            (["reproduce", "--methods", "dec", "--param", "imsat.xi=10"],
+             "Parameters were given for 'imsat', which is not run here (methods: dec)"),
+            (["reproduce", "--methods", "imsat", "--param", "imsat.x1=10"],
+             "imsat has no parameter 'x1' to set; its own parameters are augmentation, "),
+            (["run", "--method", "dec", "--param", "maxiter=10"],
+             "dec has no parameter 'maxiter' to set; it has none of its own: the recipe's flags"),
+            (["run", "--method", "imsat", "--param", "xi=-1", "--out", str(tmp_path)],
+             "The 'xi' parameter of IMSAT must be a float in the range (0.0, inf)")):
+        assert cli.main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+
+
 def test_short_run_writes_every_output(tmp_path):
     out = tmp_path / "run"
     result = run_cli("run", "--pretrain-epochs", "3", "--maxiter", "150", "--seed", "3", "--out",

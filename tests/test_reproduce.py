@@ -161,6 +161,26 @@ def test_a_run_of_some_seeds_summarises_the_whole_folder(tmp_path, blobs):
     assert not (tmp_path / "results" / "seed_1.json").exists()
 
 
+def test_a_methods_own_parameters_are_recorded_and_kept(tmp_path, blobs):
+    x, y = blobs
+    own = {"rim": {"epochs": 2, "hidden": [8]}}
+    summary = run(tmp_path, methods=["kmeans_raw", "rim"], x=x, y=y, method_params=own)
+    seed_0 = json.loads((tmp_path / "results" / "seed_0.json").read_text())
+    assert seed_0["config"]["method_params"] == own
+    assert seed_0["training"]["rim"]["epochs"] == 2
+    assert "except RIM epochs=2, hidden=[8]" in summary["markdown"].splitlines()[0]
+    with pytest.raises(ValueError, match=r"rim parameters \{'epochs': 2, 'hidden': \[8\]\} there, "
+                                         r"\{'epochs': 3\} now"):
+        run(tmp_path, methods=["kmeans_raw", "rim"], x=x, y=y, method_params={"rim": {"epochs": 3}})
+    with pytest.raises(ValueError, match=r"rim parameters .* there, \{\} now"):
+        run(tmp_path, [1], methods=["kmeans_raw", "rim"], x=x, y=y)  # a new seed: defaults
+    # Another method's parameters join a finished seed.
+    both = {**own, "imsat": {"epochs": 1}}
+    run(tmp_path, methods=["kmeans_raw", "rim", "imsat"], x=x, y=y, method_params=both)
+    assert json.loads((tmp_path / "results" / "seed_0.json").read_text())["config"][
+        "method_params"] == both
+
+
 @pytest.mark.parametrize("methods,recipe,message", [
     (["deck"], {}, r"Expected methods from .*'dec'.*Received: methods=\['deck'\]"),
     (["dec"], {"maxiter": -1}, r"'maxiter' parameter of DEC must be an int in the range \[0, inf\)"),

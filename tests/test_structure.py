@@ -119,6 +119,14 @@ def test_a_method_takes_only_the_recipe_it_shares():
         else:
             assert taken == set(), method
     assert methods.estimator("desom", recipe).gamma == DESOM().gamma
+    # A method's own parameters (--param) reach its estimator only, as JSON
+    # stored them (lists) or as given.
+    own = {"desom": {"gamma": 0.01, "map_size": [4, 5]}, "imsat": {"xi": 7.0}}
+    desom = methods.estimator("desom", {**recipe, "method_params": own})
+    assert (desom.gamma, desom.map_size) == (0.01, (4, 5))
+    assert methods.estimator("imsat", {**recipe, "method_params": own}).xi == 7.0
+    assert methods.estimator("vade", {**recipe, "method_params": own}).get_params() == \
+        methods.estimator("vade", recipe).get_params()
 
 
 def test_the_package_list_installs_every_subpackage():
