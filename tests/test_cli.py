@@ -109,6 +109,10 @@ def test_short_run_writes_every_output(tmp_path):
     assert results["n_samples"] == 1797 and results["n_clusters"] == 10
     assert set(results["metrics"]) == {"ae_kmeans", "dec"}
     assert results["versions"]["cpu_threads"] >= 1
+    # The command line runs TensorFlow's operations one at a time (DAC repeats
+    # from a seed only so; tests/test_dac.py), unless the user chose otherwise.
+    assert results["versions"]["thread_variables"]["TF_NUM_INTEROP_THREADS"] == \
+        os.environ.get("TF_NUM_INTEROP_THREADS", "1")
     assert 0 < results["metrics"]["dec"]["acc"] <= 1
     assert {"pretrain", "kmeans", "training"} <= set(results["seconds"])
     assert results["versions"]["keras"] and results["versions"]["scikit-learn"]

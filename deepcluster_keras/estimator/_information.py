@@ -258,7 +258,13 @@ class DAC(_InformationClustering):
     batch_size : int >= 2, default=128
     learning_rate : float, default=0.001
         RMSprop's.
-    verbose, random_state, checkpoint_dir : as :class:`DEC`.
+    verbose, random_state, checkpoint_dir : as :class:`DEC`. On TensorFlow an
+        int ``random_state`` repeats a fit only when TensorFlow runs one
+        operation at a time: set the environment variable
+        ``TF_NUM_INTEROP_THREADS=1`` before TensorFlow is imported (the
+        command line does); otherwise convolutions followed by batch
+        normalisation differ in the last bits from run to run, and training
+        amplifies that.
 
     Attributes
     ----------
