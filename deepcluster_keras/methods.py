@@ -123,6 +123,14 @@ def estimator(method, recipe, **settings):
     return cls(**params)
 
 
+def params_record(fitted):
+    """The parameters ``fitted`` ran with, as JSON stores them: what a result
+    file records beside the recipe, so that a later change of a default
+    shows (run-time settings such as ``verbose`` left out)."""
+    return json.loads(json.dumps({k: v for k, v in fitted.get_params().items()
+                                  if k not in NOT_RECIPE}))
+
+
 def resolved_recipe(recipe):
     """``recipe`` as it ran: ``pretrain_optimizer`` None resolved."""
     dec_params = set(DEC().get_params())

@@ -157,6 +157,7 @@ class Seed:
         fitted = self._fit(method, x, y, _checkpoint_name(method, _recipe_of(method, self.recipe)),
                            ae_weights=ae_weights)
         self.state["training"][method] = fitted.training_record()
+        self.state.setdefault("params", {})[method] = methods.params_record(fitted)
         seconds = fitted.seconds_["training"]
         if hasattr(fitted, "n_iter_"):
             self.state["throughput"][f"{method}_iterations_per_second"] = \

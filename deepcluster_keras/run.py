@@ -3,7 +3,8 @@
 :func:`run` fits one method (see :mod:`deepcluster_keras.methods`) on a
 dataset with the estimators' recipe and writes into ``out``:
 
-- ``results.json``: metrics, configuration, timings, versions, seed, and
+- ``results.json``: metrics, configuration, the trained estimator's
+  parameters (``params``), timings, versions, seed, and
   ``status`` (``running``, ``done``, ``interrupted`` or ``failed``);
 - ``ae_weights.weights.h5``: the pretrained autoencoder, reusable with
   ``ae_weights=...`` (``--ae-weights``);
@@ -79,6 +80,7 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
                                        checkpoint_dir=checkpoint).fit(x, y)
             results["seconds"].update(fitted.seconds_)
             results["training"] = fitted.training_record()
+            results["params"] = methods.params_record(fitted)
             fitted.model_.save(os.path.join(out, MODEL_FILE.format(method=method)))
             labels = fitted.labels_
             _record(results, method, x.reshape(len(x), -1), y, labels, say)
@@ -94,6 +96,7 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
             if method in methods.ESTIMATORS:
                 _record(results, "ae_kmeans", z, y, fitted.kmeans_labels_, say, silhouette=False)
                 results["training"] = fitted.training_record()
+                results["params"] = methods.params_record(fitted)
                 fitted.model_.save(os.path.join(out, MODEL_FILE.format(method=method)))
                 labels = fitted.labels_
             else:

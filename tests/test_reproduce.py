@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from deepcluster_keras import dec, estimator, reproduce
+from deepcluster_keras import dec, estimator, methods, reproduce
 
 #: A quick recipe for the tests.
 RECIPE = dict(pretrain_epochs=2, pretrain_optimizer="adam", maxiter=40, update_interval=10,
@@ -168,6 +168,9 @@ def test_a_methods_own_parameters_are_recorded_and_kept(tmp_path, blobs):
     seed_0 = json.loads((tmp_path / "results" / "seed_0.json").read_text())
     assert seed_0["config"]["method_params"] == own
     assert seed_0["training"]["rim"]["epochs"] == 2
+    # Every parameter it ran with, defaults too, so that a changed default shows.
+    assert seed_0["params"]["rim"] == {**methods.own_params("rim"), "epochs": 2, "hidden": [8],
+                                       "n_clusters": 3}
     assert "except RIM epochs=2, hidden=[8]" in summary["markdown"].splitlines()[0]
     with pytest.raises(ValueError, match=r"rim parameters \{'epochs': 2, 'hidden': \[8\]\} there, "
                                          r"\{'epochs': 3\} now"):

@@ -199,6 +199,8 @@ def test_a_method_without_autoencoder_writes_its_model_and_history(tmp_path, sca
     results = quick(tmp_path, x, y, method="imsat")
     assert results["status"] == "done" and "pretrain" not in results
     assert len(results["training"]["history"]["acc"]) == results["training"]["epochs"] == 50
+    assert results["params"]["xi"] == 5.0 and results["params"]["hidden"] == [1200, 1200]
+    assert "verbose" not in results["params"] and results["params"]["n_clusters"] == 3
     assert 0 < results["metrics"]["imsat"]["acc"] <= 1
     model = keras.saving.load_model(tmp_path / "out" / "imsat_model.keras")
     np.testing.assert_array_equal(model.predict(x, verbose=0).argmax(1),
