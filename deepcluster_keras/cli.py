@@ -35,7 +35,8 @@ _at_least_0, _at_least_1 = _int_at_least(0), _int_at_least(1)
 
 def _param(text):
     """``[METHOD.]NAME=VALUE`` to ``(method or None, name, value)``; the value a
-    Python literal (``10``, ``0.5``, ``(8, 8)``, ``None``) or else a string."""
+    Python literal (``10``, ``0.5``, ``8,8`` or ``(8, 8)``, ``None``) or else a
+    string. (``8,8`` needs no quotes in a shell.)"""
     key, sep, value = text.partition("=")
     method, _, name = key.rpartition(".")
     if not sep or not name.isidentifier() or (method and not method.isidentifier()):
@@ -140,7 +141,7 @@ def parser():
                       help="folder for the per-seed JSON files and the summary (default: %(default)s)")
     many.add_argument("--work-dir", default=None,
                       help="folder for weights and checkpoints (default: <out>/work)")
-    _add_param_flag(many, "--param imsat.xi=10 --param desom.map_size=(10,10)")
+    _add_param_flag(many, "--param imsat.xi=10 --param desom.map_size=10,10")
     many.set_defaults(handler=_reproduce)
 
     table = commands.add_parser(

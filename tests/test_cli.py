@@ -72,6 +72,8 @@ def test_param_flags_set_a_methods_own_parameters(tmp_path, capsys):
     assert cli._recipe(args)["method_params"] == {
         "imsat": {"xi": 10}, "desom": {"map_size": (4, 4), "prototype_update": "gradient"}}
     assert "method_params" not in cli._recipe(cli.parser().parse_args(["reproduce"]))
+    args = cli.parser().parse_args(["reproduce", "--param", "desom.map_size=10,10"])  # no quotes
+    assert cli._recipe(args)["method_params"] == {"desom": {"map_size": (10, 10)}}
     args = cli.parser().parse_args(["run", "--method", "rim", "--param", "epochs=3"])
     assert cli._recipe(args, default_method="rim")["method_params"] == {"rim": {"epochs": 3}}
     for bad in ("xi", "imsat.=3", "im sat.xi=3"):
