@@ -109,6 +109,14 @@ def check_method_params(method_params, methods):
     return checked
 
 
+def with_method_params(recipe, methods):
+    """``recipe`` with its ``method_params`` checked (:func:`check_method_params`);
+    no entry when there are none, so that a recipe without them stays as it was."""
+    recipe = dict(recipe)
+    own = check_method_params(recipe.pop(METHOD_PARAMS, None), methods)
+    return {**recipe, METHOD_PARAMS: own} if own else recipe
+
+
 def estimator(method, recipe, **settings):
     """The estimator that ``method`` fits (DEC with ``maxiter=0`` for the
     methods that only need the pretrained embedding), with the recipe's

@@ -47,7 +47,7 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
     if not seeds:
         raise ValueError(f"Give at least one seed. Received: seeds={seeds!r}")
     todo_methods = methods.check_methods(methods_)
-    recipe = _with_method_params(recipe, todo_methods)
+    recipe = methods.with_method_params(recipe, todo_methods)
     for method in todo_methods:  # every setting is checked before anything runs
         methods.estimator(method, {**recipe, "n_clusters": 2})._validate_params()
     out = check_writable_dir(out, name="out")
@@ -94,7 +94,7 @@ class Seed:
             "config": {"dataset": self.dataset, **self.recipe}, "versions": library_versions(),
             "metrics": {}, "seconds": {}, "throughput": {}, "training": {}, "complete": False,
         }
-        _check_same_recipe(self.state, {"dataset": self.dataset, **self.recipe}, self.path)
+        # (reproduce checked its recipe against every seed file of the folder.)
         # Methods added to a finished seed record their own parameters beside the others'.
         own = {m: p for m, p in self.recipe.get(methods.METHOD_PARAMS, {}).items()
                if m not in self.state["metrics"]}
@@ -226,13 +226,6 @@ def _checkpoint_name(method, recipe):
     agree, and then their runs are the same run."""
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     return f"self_training_{method}_{digest}"
-
-
-def _with_method_params(recipe, todo_methods):
-    """``recipe`` with its methods' own parameters checked; no entry when there are none."""
-    recipe = dict(recipe)
-    own = methods.check_method_params(recipe.pop(methods.METHOD_PARAMS, None), todo_methods)
-    return {**recipe, methods.METHOD_PARAMS: own} if own else recipe
 
 
 def _recipe_of(method, recipe):

@@ -42,10 +42,7 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
     number of classes in the labels.
     """
     methods.check_methods([method])
-    recipe = {**methods.recipe_defaults(), **(recipe or {})}
-    own = methods.check_method_params(recipe.pop(methods.METHOD_PARAMS, None), [method])
-    if own:
-        recipe[methods.METHOD_PARAMS] = own
+    recipe = methods.with_method_params({**methods.recipe_defaults(), **(recipe or {})}, [method])
     if n_clusters is not None:
         recipe["n_clusters"] = check_n_clusters(n_clusters)
     # Every setting is checked before the data is read or anything trained.
