@@ -117,6 +117,20 @@ def with_method_params(recipe, methods):
     return {**recipe, METHOD_PARAMS: own} if own else recipe
 
 
+def recipe_differences(old, new, trained):
+    """What differs between two recipes where it changes the results of the
+    methods ``trained``: ``[(name, old value, new value), ...]``. IDEC's
+    ``gamma`` counts only when ``"idec"`` is among them, a method's own
+    parameters only for that method (named ``"METHOD parameters"``); ``seed``
+    and ``out`` never (they are not the recipe)."""
+    ignored = {"seed", "out", METHOD_PARAMS} | (set() if "idec" in trained else {"gamma"})
+    keys = sorted((set(old) | set(new)) - ignored)
+    changed = [(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
+    own_old, own_new = (r.get(METHOD_PARAMS, {}) for r in (old, new))
+    return changed + [(f"{m} parameters", own_old.get(m, {}), own_new.get(m, {}))
+                      for m in trained if own_old.get(m, {}) != own_new.get(m, {})]
+
+
 def estimator(method, recipe, **settings):
     """The estimator that ``method`` fits (DEC with ``maxiter=0`` for the
     methods that only need the pretrained embedding), with the recipe's

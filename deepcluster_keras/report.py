@@ -13,7 +13,7 @@ import numpy as np
 
 from deepcluster_keras import metrics
 from deepcluster_keras.methods import (METHOD_PARAMS, METHODS, NAMES, RAW_METHODS,
-                                       recipe_defaults, resolved_recipe)
+                                       recipe_defaults, recipe_differences, resolved_recipe)
 from deepcluster_keras.persistence import atomic_write_json, atomic_write_text, read_json
 
 #: A class counts as mixed up when its matched cluster holds less than this share of it.
@@ -144,10 +144,8 @@ def _warn_mixed_recipes(out, runs):
     """A folder's table describes one recipe: say so when its seeds differ."""
     first_seed, first = next(iter(runs.items()), (None, None))
     for seed, run in runs.items():
-        keys = (set(run["config"]) | set(first["config"])) - {"seed", "out"}
-        if not ("idec" in run["metrics"] and "idec" in first["metrics"]):
-            keys.discard("gamma")  # gamma only matters to IDEC results (as reproduce checks)
-        differs = sorted(k for k in keys if run["config"].get(k) != first["config"].get(k))
+        trained = [m for m in run["metrics"] if m in first["metrics"]]
+        differs = [k for k, _, _ in recipe_differences(first["config"], run["config"], trained)]
         if differs:
             warnings.warn(
                 f"{out!r}: seed {seed} was made with other settings than seed {first_seed} "

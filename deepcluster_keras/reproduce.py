@@ -265,17 +265,12 @@ def _check_work_folder(work, recipe, seed):
 
 def _check_same_recipe(state, recipe, path):
     """Refuse to mix results of different settings in one folder."""
-    # gamma only matters to a folder that holds IDEC results.
-    keys = [k for k in recipe if not (k == "gamma" and "idec" not in state["metrics"])
-            and k != methods.METHOD_PARAMS]
-    changed = _differences(state["config"], recipe, keys)
-    # A method's own parameters only matter to a folder that holds its results.
-    stored, current = (c.get(methods.METHOD_PARAMS, {}) for c in (state["config"], recipe))
-    changed += [f"{m} parameters {stored.get(m, {})!r} there, {current.get(m, {})!r} now"
-                for m in state["metrics"] if stored.get(m, {}) != current.get(m, {})]
+    changed = methods.recipe_differences(state["config"], recipe, state["metrics"])
     if changed:
+        said = "; ".join(f"{k}={a!r} there, {b!r} now" if not k.endswith(" parameters")
+                         else f"{k} {a!r} there, {b!r} now" for k, a, b in changed)
         raise ValueError(
-            f"{path} was made with other settings ({'; '.join(changed)}). Give another --out "
+            f"{path} was made with other settings ({said}). Give another --out "
             "folder for these settings, or rerun with the same ones to continue.")
 
 

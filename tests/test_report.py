@@ -59,6 +59,19 @@ def test_summary_warns_when_the_seeds_of_a_folder_used_other_settings(tmp_path):
         report.summarize(str(tmp_path))
 
 
+def test_summary_counts_a_methods_own_parameters_only_where_it_ran(tmp_path):
+    write_seed(tmp_path, 0, {"kmeans_raw": 0.5, "imsat": 0.9})
+    write_seed(tmp_path, 1, {"kmeans_raw": 0.5, "imsat": 0.9},
+               method_params={"desom": {"map_size": [10, 10]}})  # no DESOM results in the folder
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report.summarize(str(tmp_path))
+    write_seed(tmp_path, 2, {"kmeans_raw": 0.5, "imsat": 0.9}, method_params={"imsat": {"xi": 1.0}})
+    with pytest.warns(UserWarning, match=r"seed 2 was made with other settings than seed 0 "
+                                         r"\(imsat parameters\)"):
+        report.summarize(str(tmp_path))
+
+
 def test_published_figures_are_data_with_sources():
     mnist = report.published("mnist")
     assert mnist["kmeans_raw"]["acc"] == 0.532 and mnist["dec"]["nmi"] == 0.905
