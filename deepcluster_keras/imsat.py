@@ -18,7 +18,8 @@ entropy of the mean prediction over a batch (balanced clusters) and
 :func:`train` runs either, one ``train_on_batch`` per batch: the
 perturbations are computed between steps (VAT's with one gradient with
 respect to the input, :func:`input_gradient`), so the model itself stays
-a plain Keras model with ``keras.ops`` losses.
+a plain Keras model with ``keras.ops`` losses; those passes are compiled
+by the backend once per training (:class:`_TrainingPasses`).
 """
 
 import time
@@ -136,46 +137,98 @@ def rpt_perturbation(x, eps, rng):
     return (_unit(rng.normal(size=x.shape)) * eps[:, None]).reshape(x.shape).astype("float32")
 
 
-def input_gradient(function, r):
-    """The gradient of the scalar ``function(r)`` with respect to the array ``r``,
-    on whichever backend Keras runs."""
+def input_gradient(function):
+    """The gradient in ``r`` of the scalar ``function(r, *args)``, as a function
+    of ``(r, *args)`` compiled by the backend (a TensorFlow graph, a JAX jit)
+    the first time it runs; PyTorch runs it eagerly."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        r = tf.convert_to_tensor(r)
-        with tf.GradientTape() as tape:
-            tape.watch(r)
-            value = function(r)
-        return tape.gradient(value, r).numpy()
+        @tf.function
+        def gradient(r, *args):
+            with tf.GradientTape() as tape:
+                tape.watch(r)
+                value = function(r, *args)
+            return tape.gradient(value, r)
+
+        return gradient
     if backend == "jax":
         import jax
 
-        return np.array(jax.grad(function)(r))
+        return jax.jit(jax.grad(function))
     if backend == "torch":
         import torch
 
-        r = torch.as_tensor(r).requires_grad_(True)
-        (gradient,) = torch.autograd.grad(function(r), r)
-        return gradient.detach().cpu().numpy()
+        def gradient(r, *args):
+            r = torch.as_tensor(r).requires_grad_(True)
+            return torch.autograd.grad(function(r, *args), r)[0]
+
+        return gradient
     raise NotImplementedError(f"VAT needs input gradients, not written for backend {backend!r}")
 
 
-def training_pass(net, x):
+def _compiled(function):
+    """``function`` compiled by the backend, as :func:`input_gradient`."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    return function
+
+
+def _values(net):
+    return ([v.value for v in net.trainable_variables],
+            [v.value for v in net.non_trainable_variables])
+
+
+class _TrainingPasses:
+    """``net``'s training-mode passes that self-augmented training takes
+    between its steps, each compiled once (:func:`training_pass`,
+    :func:`vat_perturbation`): run eagerly, they took about as long as the
+    compiled training step itself."""
+
+    def __init__(self, net):
+        self.net = net
+        self._forward = _compiled(self._call)
+        self._gradient = input_gradient(self._divergence)
+
+    def _call(self, trainable, non_trainable, x):
+        return self.net.stateless_call(trainable, non_trainable, x, training=True)
+
+    def _divergence(self, r, trainable, non_trainable, x, p):
+        q = self._call(trainable, non_trainable, x + r)[0]
+        return ops.sum(p * (ops.log(p + _EPS) - ops.log(q + _EPS)))
+
+    def forward(self, x):
+        return self._forward(*_values(self.net), ops.convert_to_tensor(x))
+
+    def divergence_gradient(self, x, p, r):
+        """The gradient in ``r`` of ``KL(p || p(y | x + r))``, as a NumPy array."""
+        args = (ops.convert_to_tensor(r), *_values(self.net), ops.convert_to_tensor(x),
+                ops.convert_to_tensor(p))
+        return ops.convert_to_numpy(self._gradient(*args))
+
+
+def training_pass(net, x, passes=None):
     """``net(x)`` in training mode, leaving ``net`` as it was.
 
     Batch normalisation normalises with the batch's own statistics, as in a
     training step, but its moving statistics are not updated (the IMSAT
     authors' ``update_batch_stats=False``). Returns the output and the
     non-trainable variables' values after one training-mode update by ``x``
-    (what a training step on ``x`` alone would leave in them).
+    (what a training step on ``x`` alone would leave in them). ``passes``:
+    ``net``'s compiled passes, kept by a caller that makes many.
     """
-    return net.stateless_call([v.value for v in net.trainable_variables],
-                              [v.value for v in net.non_trainable_variables],
-                              ops.convert_to_tensor(x), training=True)
+    return (passes or _TrainingPasses(net)).forward(x)
 
 
-def vat_perturbation(net, x, p, eps, rng, xi=5.0):
+def vat_perturbation(net, x, p, eps, rng, xi=5.0, passes=None):
     """VAT's adversarial direction, one power iteration, of norm ``eps``.
 
     ``d`` random; ``g`` the gradient in ``d`` of ``KL(p || p(x + xi * d))``
@@ -183,17 +236,10 @@ def vat_perturbation(net, x, p, eps, rng, xi=5.0):
     runs as in training, with the perturbed batch's statistics and without
     updating its moving statistics (:func:`training_pass`), as the IMSAT
     authors' code; ``p`` should be :func:`training_pass`'s output for ``x``.
+    ``passes`` as in :func:`training_pass`.
     """
     d = (xi * _unit(rng.normal(size=x.shape))).reshape(x.shape).astype("float32")
-    p = ops.convert_to_tensor(p)
-
-    x = ops.convert_to_tensor(x)
-
-    def divergence(r):
-        q = training_pass(net, x + r)[0]
-        return ops.sum(p * (ops.log(p + _EPS) - ops.log(q + _EPS)))
-
-    gradient = input_gradient(divergence, d).reshape(len(d), -1)
+    gradient = (passes or _TrainingPasses(net)).divergence_gradient(x, p, d).reshape(len(d), -1)
     # Where the prediction is flat (a saturated softmax) the gradient is 0: keep d's direction.
     flat = np.linalg.norm(gradient, axis=1) == 0
     gradient[flat] = d.reshape(len(d), -1)[flat]
@@ -234,6 +280,7 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
         if state is not None:
             first, history, seconds = state["iteration"], state["history"], state["seconds"]
             say(f"Resuming from the checkpoint after epoch {first} of {epochs}.")
+    passes = None if augmentation is None else _TrainingPasses(net)
     start = time.perf_counter() - seconds
     for epoch in range(first, epochs):
         rng = np.random.default_rng([seed, epoch])
@@ -246,10 +293,10 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
                 loss = model.train_on_batch(batch, np.zeros((len(batch), n_clusters), "float32"))
             else:
                 # The target: the prediction as the training step makes it now.
-                p, statistics = training_pass(net, batch)
+                p, statistics = training_pass(net, batch, passes)
                 p = ops.convert_to_numpy(p)
                 if augmentation == "vat":
-                    r = vat_perturbation(net, batch, p, eps[index], rng, xi=xi)
+                    r = vat_perturbation(net, batch, p, eps[index], rng, xi=xi, passes=passes)
                 else:
                     r = rpt_perturbation(batch, eps[index], rng)
                 loss = model.train_on_batch([batch, batch + r], [np.zeros_like(p), p])

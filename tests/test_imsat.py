@@ -68,6 +68,27 @@ def test_vat_direction_changes_the_prediction_more_than_a_random_one():
     assert np.mean(adversarial > random) > 0.9
 
 
+def test_vat_gradient_matches_finite_differences():
+    """The compiled gradient of KL(p || p(y | x + r)) in r, against central
+    differences of that KL computed by NumPy from the network's outputs."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(size=(10, 6)).astype("float32")
+    net = imsat.build_softmax_model(6, 4, (16,), batch_norm=False, seed=0)
+    p = net.predict(x, verbose=0)
+    r = rng.normal(size=x.shape).astype("float32")  # away from 0, where the gradient is 0
+
+    def kl(r):
+        q = net.predict(x + r, verbose=0).astype("float64")
+        return float((p * (np.log(p) - np.log(q))).sum())
+
+    gradient = imsat._TrainingPasses(net).divergence_gradient(x, p, r)
+    for direction in rng.normal(size=(3, *x.shape)).astype("float32"):
+        direction /= np.linalg.norm(direction)  # a short step: ReLU's kinks are not crossed
+        h = 1e-3
+        numeric = (kl(r + h * direction) - kl(r - h * direction)) / (2 * h)
+        assert (gradient * direction).sum() == pytest.approx(numeric, rel=1e-2)
+
+
 def batch_norm_statistics(net):
     return [keras.ops.convert_to_numpy(v) for v in net.non_trainable_variables]
 
