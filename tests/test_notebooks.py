@@ -41,9 +41,9 @@ def test_notebooks_are_stored_valid_with_cell_ids_and_without_outputs(path):
     """Cell ids are what Colab and nbformat 5 expect: without them nbformat
     warns on every read and will refuse such files in later versions."""
     stored = json.loads(path.read_text())
-    nbformat.validate(stored)
-    ids = [cell.get("id") for cell in stored["cells"]]
+    ids = [cell.get("id") for cell in stored["cells"]]  # before validate(), which adds missing ids
     assert None not in ids and len(set(ids)) == len(ids), "every cell has its own id"
+    nbformat.validate(stored)
     assert not any(cell.get("outputs") for cell in stored["cells"]), "stored without outputs"
 
 
