@@ -55,14 +55,13 @@ paper's (ACC about 0.978, as we recall it).
 """
 
 import math
-import time
 
 import keras
 import numpy as np
 from keras import ops
 
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, append_epoch, scores_text
-from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
+from deepcluster_keras.persistence import EpochCheckpoint
 from deepcluster_keras.validation import check_n_clusters, check_positive_int
 
 __all__ = ["thresholds", "epochs_until_thresholds_meet", "pairwise_similarity", "select_pairs",
@@ -472,20 +471,11 @@ def train(model, x, y=None, *, epochs=None, batch_size=128, lam_step=LAM_STEP,
                                "delta_label")}
     if y is not None:
         history.update(acc=[], nmi=[], ari=[])
-    first, seconds, labels = 0, 0.0, None
-    checkpoint = None
-    if checkpoint_dir is not None:
-        checkpoint = SelfTrainingCheckpoint(checkpoint_dir, {
-            "data": data_fingerprint(x), "epochs": None if epochs is None else int(epochs),
-            "batch_size": int(batch_size), "lam_step": float(lam_step),
-            "learning_rate": float(learning_rate), "seed": int(seed)})
-        model.optimizer.build(model.trainable_variables)
-        state = checkpoint.restore(model)
-        if state is not None:
-            first, history, seconds = state["iteration"], state["history"], state["seconds"]
-            labels = state["y_pred_last"]
-            say(f"Resuming from the checkpoint after epoch {first} of {last}.")
-    start = time.perf_counter() - seconds
+    progress = EpochCheckpoint(checkpoint_dir, x, {
+        "epochs": None if epochs is None else int(epochs), "batch_size": int(batch_size),
+        "lam_step": float(lam_step), "learning_rate": float(learning_rate), "seed": int(seed)},
+        model)
+    first, history, labels = progress.resume(history, None, say, "epoch", last)
     for epoch in range(first, last):
         lam = epoch * lam_step
         upper, lower = thresholds(lam)
@@ -518,12 +508,9 @@ def train(model, x, y=None, *, epochs=None, batch_size=128, lam_step=LAM_STEP,
             f"  selected {entry['selected']:.3f}  changed {entry['delta_label']:.4f}"
             + scores_text(entry),
             flush=True)
-        if checkpoint is not None:
-            checkpoint.save(model, {"iteration": epoch + 1, "history": history,
-                                    "seconds": time.perf_counter() - start}, labels)
-    if checkpoint is not None:
-        checkpoint.remove()
+        progress.save(epoch + 1, history, labels)
+    progress.done()
     if labels is None:  # no epoch to run
         labels = model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
     return EpochTraining(history=history, labels=labels, epochs=len(history["epoch"]),
-                         seconds=time.perf_counter() - start)
+                         seconds=progress.seconds())

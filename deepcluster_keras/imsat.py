@@ -22,7 +22,6 @@ a plain Keras model with ``keras.ops`` losses; those passes are compiled
 by the backend once per training (:class:`_TrainingPasses`).
 """
 
-import time
 
 import keras
 import numpy as np
@@ -30,7 +29,7 @@ from keras import ops
 from sklearn.neighbors import NearestNeighbors
 
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, append_epoch, scores_text
-from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
+from deepcluster_keras.persistence import EpochCheckpoint
 
 __all__ = ["mutual_information", "information_loss", "build_softmax_model", "vat_epsilon",
            "training_pass", "rpt_perturbation", "vat_perturbation", "train"]
@@ -269,19 +268,11 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
     history = {k: [] for k in ("epoch", "loss", "mutual_information", "delta_label")}
     if y is not None:
         history.update(acc=[], nmi=[], ari=[])
-    first, seconds, labels = 0, 0.0, None
-    checkpoint = None
-    if checkpoint_dir is not None:
-        checkpoint = SelfTrainingCheckpoint(checkpoint_dir, {
-            "data": data_fingerprint(x), "epochs": int(epochs), "batch_size": int(batch_size),
-            "augmentation": augmentation, "xi": float(xi), "seed": int(seed)})
-        model.optimizer.build(model.trainable_variables)
-        state = checkpoint.restore(model)
-        if state is not None:
-            first, history, seconds = state["iteration"], state["history"], state["seconds"]
-            say(f"Resuming from the checkpoint after epoch {first} of {epochs}.")
+    progress = EpochCheckpoint(checkpoint_dir, x, {
+        "epochs": int(epochs), "batch_size": int(batch_size), "augmentation": augmentation,
+        "xi": float(xi), "seed": int(seed)}, model)
+    first, history, labels = progress.resume(history, None, say, "epoch", epochs)
     passes = None if augmentation is None else _TrainingPasses(net)
-    start = time.perf_counter() - seconds
     for epoch in range(first, epochs):
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(x))
@@ -317,11 +308,8 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
             f"I(X;Y) {entry['mutual_information']:.4f}"
             + scores_text(entry),
             flush=True)
-        if checkpoint is not None:
-            checkpoint.save(model, {"iteration": epoch + 1, "history": history,
-                                    "seconds": time.perf_counter() - start}, None)
-    if checkpoint is not None:
-        checkpoint.remove()
+        progress.save(epoch + 1, history, labels)
+    progress.done()
     labels = net.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
     return EpochTraining(history=history, labels=labels, epochs=int(epochs),
-                         seconds=time.perf_counter() - start)
+                         seconds=progress.seconds())

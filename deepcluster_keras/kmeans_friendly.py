@@ -27,7 +27,6 @@ SGD(0.01, momentum 0.9) diverged in the first stage on MNIST-70k's 784
 features (a step 784 times an MSE step).
 """
 
-import time
 
 import keras
 import numpy as np
@@ -37,7 +36,7 @@ from sklearn.cluster import KMeans
 from deepcluster_keras.dec import (PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches,
                                    append_epoch, scores_text)
 from deepcluster_keras.layers import KMeansLayer
-from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
+from deepcluster_keras.persistence import EpochCheckpoint
 
 __all__ = ["dkm_alphas", "build_kmeans_model", "train"]
 
@@ -140,26 +139,16 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
                                "kmeans_cost", "delta_label")}
     if y is not None:
         history.update(acc=[], nmi=[], ari=[])
-    first, seconds, labels = 0, 0.0, None
-    checkpoint = None
-    if checkpoint_dir is not None:
-        settings = {"data": data_fingerprint(x), "alphas": alphas, "epochs_per_stage":
-                    int(epochs_per_stage), "reset_centres": _reset_name(reset_centres),
-                    "kmeans_weight": float(kmeans_weight), "batch_size": int(batch_size),
-                    "seed": int(seed)}
-        checkpoint = SelfTrainingCheckpoint(checkpoint_dir, settings)
-        model.optimizer.build(model.trainable_variables)
-        state = checkpoint.restore(model)
-        if state is not None:
-            first, history, seconds, labels = (state["iteration"], state["history"],
-                                               state["seconds"], state["y_pred_last"])
-            say(f"Resuming from the checkpoint after stage {first} of {len(alphas)}.")
+    progress = EpochCheckpoint(checkpoint_dir, x, {
+        "alphas": alphas, "epochs_per_stage": int(epochs_per_stage),
+        "reset_centres": _reset_name(reset_centres), "kmeans_weight": float(kmeans_weight),
+        "batch_size": int(batch_size), "seed": int(seed)}, model)
+    first, history, labels = progress.resume(history, None, say, "stage", len(alphas))
     if labels is None:  # the start: the K-means centres' labels
         labels = _labels(encoder, layer, x)
         append_epoch(history, {"stage": 0, "epoch": 0, annealed: None, "loss": None,
                                "reconstruction": None, "kmeans_cost": None, "delta_label": 0.0},
                      y, labels)
-    start = time.perf_counter() - seconds
     reset = _kmeans_reset if reset_centres is True else reset_centres
     for stage in range(first, len(alphas)):
         if alphas[stage] is not None:
@@ -188,13 +177,10 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
             + f"  loss {entry['loss']:.4f}  changed {entry['delta_label']:.4f}"
             + scores_text(entry),
             flush=True)
-        if checkpoint is not None:
-            checkpoint.save(model, {"iteration": stage + 1, "history": history,
-                                    "seconds": time.perf_counter() - start}, labels)
-    if checkpoint is not None:
-        checkpoint.remove()
+        progress.save(stage + 1, history, labels)
+    progress.done()
     return EpochTraining(history=history, labels=labels, epochs=len(alphas) * epochs_per_stage,
-                         seconds=time.perf_counter() - start)
+                         seconds=progress.seconds())
 
 
 def _output_loss(model, logs, index):

@@ -6,7 +6,8 @@ and the checkpoints that let pretraining, self-training and an estimator's
   partial file, an interrupted save leaves the previous one.
 - :class:`PretrainCheckpoint`: model and optimizer every few epochs.
 - :class:`SelfTrainingCheckpoint`: model, optimizer and the loop's state at
-  a target update.
+  a target update; :class:`EpochCheckpoint` the same after each epoch of
+  the other methods' loops, with their clock.
 - :class:`FitProgress`: an estimator's ``checkpoint_dir``: a stamp naming the
   fit, the pretrained weights and the self-training checkpoint.
 """
@@ -295,6 +296,58 @@ class SelfTrainingCheckpoint:
         os.remove(self.state_path)
         if not os.listdir(self.directory):
             os.rmdir(self.directory)
+
+
+class EpochCheckpoint:
+    """A training loop's progress, saved after every epoch (or stage) into
+    ``directory`` (a :class:`SelfTrainingCheckpoint`), and its clock.
+
+    ``settings`` name the run with the data's fingerprint added, so that a
+    checkpoint of other data or settings is refused. With ``directory``
+    None nothing is saved and the clock still runs. Use::
+
+        progress = EpochCheckpoint(directory, x, settings, model)
+        first, history, labels = progress.resume(history, None, say, "epoch", epochs)
+        for epoch in range(first, epochs):
+            ...
+            progress.save(epoch + 1, history, labels)
+        progress.done()  # then progress.seconds(): the training's time, resumptions included
+    """
+
+    def __init__(self, directory, x, settings, model):
+        self.model = model
+        self.checkpoint = None if directory is None else SelfTrainingCheckpoint(
+            directory, {"data": data_fingerprint(x), **settings})
+        self._start = time.perf_counter()
+
+    def resume(self, history, labels, say, unit, total):
+        """``(first, history, labels)``: where the loop starts, the saved ones
+        when a checkpoint is there (the model and its optimizer restored),
+        else ``0`` and the ones given; the clock counts on from the saved time."""
+        first, seconds = 0, 0.0
+        if self.checkpoint is not None:
+            self.model.optimizer.build(self.model.trainable_variables)
+            state = self.checkpoint.restore(self.model)
+            if state is not None:
+                first, history, seconds, labels = (state["iteration"], state["history"],
+                                                   state["seconds"], state["y_pred_last"])
+                say(f"Resuming from the checkpoint after {unit} {first} of {total}.")
+        self._start = time.perf_counter() - seconds
+        return first, history, labels
+
+    def seconds(self):
+        return time.perf_counter() - self._start
+
+    def save(self, done, history, labels):
+        """Keep the state after ``done`` epochs (or stages)."""
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.model, {"iteration": done, "history": history,
+                                              "seconds": self.seconds()}, labels)
+
+    def done(self):
+        """The loop finished: its checkpoint is no longer needed."""
+        if self.checkpoint is not None:
+            self.checkpoint.remove()
 
 
 class FitProgress:

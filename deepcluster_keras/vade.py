@@ -29,7 +29,6 @@ The paper's optimisation for MNIST: Adam at 0.002, decayed by 0.9 every 10
 epochs down to 0.0002 (:func:`learning_rate`), batch 100, 3000 epochs.
 """
 
-import time
 
 import keras
 import numpy as np
@@ -39,7 +38,7 @@ from sklearn.mixture import GaussianMixture
 from deepcluster_keras import autoencoders
 from deepcluster_keras.dec import (PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches,
                                    append_epoch, scores_text)
-from deepcluster_keras.persistence import SelfTrainingCheckpoint, data_fingerprint
+from deepcluster_keras.persistence import EpochCheckpoint
 
 __all__ = ["Sampling", "GaussianMixturePrior", "fit_mixture", "build_vade_model", "mean_encoder",
            "learning_rate", "train"]
@@ -269,18 +268,10 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
     keys = ("epoch", "loss", "reconstruction", "prior", "learning_rate", "delta_label",
             "smallest_cluster")
     history = {k: [] for k in keys + (() if y is None else ("acc", "nmi", "ari"))}
-    first, seconds, labels = 0, 0.0, None
-    checkpoint = None
-    if checkpoint_dir is not None:
-        checkpoint = SelfTrainingCheckpoint(checkpoint_dir, {
-            "data": data_fingerprint(x), "epochs": int(epochs), "batch_size": int(batch_size),
-            "learning_rate": float(learning_rate_start), "seed": int(seed)})
-        model.optimizer.build(model.trainable_variables)
-        state = checkpoint.restore(model)
-        if state is not None:
-            first, history, seconds, labels = (state["iteration"], state["history"],
-                                               state["seconds"], state["y_pred_last"])
-            say(f"Resuming from the checkpoint after epoch {first} of {epochs}.")
+    progress = EpochCheckpoint(checkpoint_dir, x, {
+        "epochs": int(epochs), "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate_start), "seed": int(seed)}, model)
+    first, history, labels = progress.resume(history, None, say, "epoch", epochs)
 
     encoder = mean_encoder(model)
 
@@ -298,7 +289,6 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
 
     if labels is None:  # the start: the mixture fitted on the pretrained embedding
         labels, _ = record(0, {}, None)
-    start = time.perf_counter() - seconds
     for epoch in range(first, epochs):
         rate = learning_rate(epoch, learning_rate_start)
         model.optimizer.learning_rate.assign(rate)
@@ -318,10 +308,7 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
             f"changed {entry['delta_label']:.4f}"
             + scores_text(entry),
             flush=True)
-        if checkpoint is not None:
-            checkpoint.save(model, {"iteration": epoch + 1, "history": history,
-                                    "seconds": time.perf_counter() - start}, labels)
-    if checkpoint is not None:
-        checkpoint.remove()
+        progress.save(epoch + 1, history, labels)
+    progress.done()
     return EpochTraining(history=history, labels=labels, epochs=int(epochs),
-                         seconds=time.perf_counter() - start)
+                         seconds=progress.seconds())

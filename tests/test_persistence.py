@@ -5,8 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from deepcluster_keras.persistence import (atomic_save, atomic_write_json, data_fingerprint, load_keras_model,
-                                 read_json)
+from deepcluster_keras.persistence import (EpochCheckpoint, atomic_save, atomic_write_json,
+                                           data_fingerprint, load_keras_model, read_json)
 
 
 def test_json_round_trip_with_numpy_values(tmp_path):
@@ -105,3 +105,43 @@ def test_versions_record_the_thread_settings(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert library_versions()["thread_variables"] == {"TF_NUM_INTRAOP_THREADS": "1",
                                                       "OMP_NUM_THREADS": "1"}
+
+
+def small_model(seed=0):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, kernel_initializer=keras.initializers
+                                                   .GlorotUniform(seed))(inputs))
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="mse")
+    return model
+
+
+def test_epoch_checkpoint_round_trip_and_refusal(tmp_path):
+    x = np.random.default_rng(0).uniform(size=(8, 3)).astype("float32")
+    model, say = small_model(), []
+    progress = EpochCheckpoint(tmp_path, x, {"epochs": 4}, model)
+    assert progress.resume({"loss": []}, None, say.append, "epoch", 4) == (0, {"loss": []}, None)
+    model.train_on_batch(x, np.zeros((8, 2)))
+    progress.save(1, {"loss": [0.5]}, np.arange(8))
+
+    again = small_model(seed=1)  # other weights: the checkpoint's come back
+    first, history, labels = EpochCheckpoint(tmp_path, x, {"epochs": 4}, again).resume(
+        {"loss": []}, None, say.append, "epoch", 4)
+    assert (first, history) == (1, {"loss": [0.5]}) and say == ["Resuming from the checkpoint "
+                                                                "after epoch 1 of 4."]
+    np.testing.assert_array_equal(labels, np.arange(8))
+    for a, b in zip(again.get_weights() + [again.optimizer.iterations],
+                    model.get_weights() + [model.optimizer.iterations]):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    with pytest.raises(ValueError, match=r"other data, model or settings \(data differ\)"):
+        EpochCheckpoint(tmp_path, x + 1, {"epochs": 4}, small_model()).resume({}, None, print,
+                                                                             "epoch", 4)
+    progress.done()
+    assert not tmp_path.exists(), "the finished loop's checkpoint is gone"
+
+
+def test_epoch_checkpoint_without_a_folder_keeps_only_time():
+    progress = EpochCheckpoint(None, np.zeros((2, 1)), {}, small_model())
+    assert progress.resume({"a": []}, [1], print, "epoch", 3) == (0, {"a": []}, [1])
+    progress.save(1, {"a": [1]}, None)
+    progress.done()
+    assert progress.seconds() >= 0
