@@ -7,7 +7,10 @@ chosen by it (as K-means chooses among its n_init) get the good runs. This
 reads each seed's last training epoch from ``reproduce`` folders and prints,
 per seed, the final loss and mutual information I(X; Y) (RIM, IMSAT) beside
 ACC, the seed each criterion picks, and Spearman's rank correlation signed
-so that +1 means the better the objective, the higher the ACC.
+so that +1 means the better the objective, the higher the ACC. Then, for
+restarts of k seeds (every k-subset of the seeds done, k from 2 to all but
+one), the mean ACC of the run each criterion would keep, beside one seed's
+mean and the mean of each subset's best: what ``n_init=k`` would give.
 
     python benchmarks/objective_vs_accuracy.py results/information/mnist \
         results/information/mnist_test --method imsat
@@ -16,7 +19,9 @@ Reads the ``training.<method>.history`` of every ``seed_N.json``; runs in a seco
 """
 
 import argparse
+import itertools
 
+import numpy as np
 from scipy.stats import spearmanr
 
 from deepcluster_keras import report
@@ -36,6 +41,16 @@ def final_values(folder, method):
             rows[seed] = {"acc": run["metrics"][method]["acc"],
                           **{key: history[key][-1] for key, _ in CRITERIA.values() if key in history}}
     return rows
+
+
+def restarts(rows, key, larger, k):
+    """Over every ``k``-subset of the seeds: the mean ACC of the seed the
+    criterion keeps, and the mean ACC of each subset's best seed."""
+    subsets = list(itertools.combinations(rows, k))
+    choose = max if larger else min
+    kept = [rows[choose(subset, key=lambda s: rows[s][key])]["acc"] for subset in subsets]
+    best = [max(rows[s]["acc"] for s in subset) for subset in subsets]
+    return len(subsets), float(np.mean(kept)), float(np.mean(best))
 
 
 def main(argv=None):
@@ -64,6 +79,13 @@ def main(argv=None):
                 # Signed so that +1 means: the better the objective, the higher the ACC.
                 line += f", agreement with ACC (Spearman) {rho if larger else -rho:+.2f}"
             print(line)
+        one = np.mean([row["acc"] for row in rows.values()])
+        for k in range(2, len(rows)):
+            print(f"  restarts of {k} (one seed: mean ACC {one:.3f}):")
+            for name, (key, larger) in criteria.items():
+                n, kept, best = restarts(rows, key, larger, k)
+                print(f"    kept by {name}: mean ACC {kept:.3f} over {n} subsets "
+                      f"(the best of each: {best:.3f})")
 
 
 if __name__ == "__main__":
