@@ -353,7 +353,8 @@ class EpochCheckpoint:
 class FitProgress:
     """What ``fit`` keeps in ``checkpoint_dir``: a stamp naming the fit (its
     parameters and data), the pretraining checkpoints, then the pretrained
-    weights, and the self-training checkpoint."""
+    weights, and the self-training checkpoint; for a fit of several
+    restarts, the finished ones' records and the best one's model."""
 
     STAMP = "fit.json"
 
@@ -362,6 +363,7 @@ class FitProgress:
         self.stamp_path = os.path.join(self.directory, self.STAMP)
         self.weights = os.path.join(self.directory, AE_WEIGHTS_FILE)
         self.self_training = os.path.join(self.directory, "self_training")
+        self.best_model = os.path.join(self.directory, "best_restart.keras")
         params = {k: v for k, v in estimator.get_params().items()
                   if k not in ("verbose", "checkpoint_dir")}
         # As it reads back from JSON, to compare with a saved one.
@@ -399,8 +401,22 @@ class FitProgress:
         self.state["pretrain"] = info
         atomic_write_json(self.stamp_path, self.state)
 
+    def restarts(self):
+        """The records of the restarts that finished (:meth:`save_restart`)."""
+        return self.state.get("restarts", [])
+
+    def save_restart(self, record, best_model=None):
+        """Record a finished restart, and ``best_model`` when it is the best so far."""
+        if best_model is not None:
+            atomic_save(self.best_model, best_model.save)
+        self.state["restarts"] = self.restarts() + [record]
+        atomic_write_json(self.stamp_path, self.state)
+
+    def load_best_model(self):
+        return load_keras_model(self.best_model, compile=False)
+
     def remove(self):
-        for path in (self.weights, self.stamp_path):
+        for path in (self.weights, self.best_model, self.stamp_path):
             if os.path.exists(path):
                 os.remove(path)
         if not os.listdir(self.directory):

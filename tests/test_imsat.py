@@ -167,6 +167,7 @@ def test_save_and_load_round_trip(cls, scaled_blobs, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(x), fitted.predict_proba(x), atol=1e-6)
     np.testing.assert_array_equal(loaded.labels_, fitted.labels_)
     assert loaded.history_ == fitted.history_ and loaded.get_params() == fitted.get_params()
+    assert loaded.restarts_ == fitted.restarts_ and len(fitted.restarts_) == 1
 
 
 def test_an_interrupted_fit_continues_to_the_same_result(scaled_blobs, tmp_path, monkeypatch):
@@ -191,12 +192,56 @@ def test_an_interrupted_fit_continues_to_the_same_result(scaled_blobs, tmp_path,
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
 
 
+def test_restarts_keep_the_highest_information_and_each_is_the_fit_of_its_seed(scaled_blobs):
+    x, y = scaled_blobs
+    settings = {**FAST, "epochs": 5}
+    fitted = RIM(3, n_init=3, **settings).fit(x, y)
+    seeds = [r["seed"] for r in fitted.restarts_]
+    assert seeds[0] == settings["random_state"] and len(set(seeds)) == 3
+    information = [r["mutual_information"] for r in fitted.restarts_]
+    assert [r["kept"] for r in fitted.restarts_] == [i == max(information) for i in information]
+    assert fitted.history_["mutual_information"][-1] == max(information)
+    # Each restart is the fit of its seed alone: the first is the fit without restarts.
+    kept_seed = seeds[int(np.argmax(information))]
+    alone = RIM(3, **{**settings, "random_state": kept_seed}).fit(x, y)
+    assert alone.history_ == fitted.history_
+    np.testing.assert_array_equal(alone.labels_, fitted.labels_)
+    first = RIM(3, **settings).fit(x, y)
+    assert first.history_["mutual_information"][-1] == information[0]
+
+
+def test_an_interrupted_fit_keeps_its_finished_restarts(scaled_blobs, tmp_path, monkeypatch):
+    x, y = scaled_blobs
+    settings = {**FAST, "epochs": 3, "n_init": 3}
+    whole = RIM(3, **settings).fit(x, y)
+    train, calls = imsat.train, []
+
+    def interrupt_the_second_restart(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(imsat, "train", interrupt_the_second_restart)
+    with pytest.raises(KeyboardInterrupt):
+        RIM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
+    calls.clear()
+    monkeypatch.setattr(imsat, "train", lambda *a, **k: calls.append(1) or train(*a, **k))
+    resumed = RIM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
+    assert len(calls) == 2, "the finished first restart is not trained again"
+    assert resumed.restarts_ == whole.restarts_
+    np.testing.assert_array_equal(resumed.labels_, whole.labels_)
+    np.testing.assert_allclose(resumed.predict_proba(x), whole.predict_proba(x), atol=1e-6)
+    assert not (tmp_path / "progress").exists(), "a finished fit leaves no checkpoint"
+
+
 @pytest.mark.parametrize("cls, params, message", [
     (IMSAT, dict(augmentation="flip"), "augmentation"),
     (IMSAT, dict(lam=0), "lam"),
     (IMSAT, dict(xi=-1.0), "xi"),
     (RIM, dict(weight_decay=-1e-3), "weight_decay"),
     (RIM, dict(epochs=0), "epochs"),
+    (IMSAT, dict(n_init=0), "n_init"),
 ])
 def test_bad_parameters_are_named(cls, params, message, scaled_blobs):
     with pytest.raises(InvalidParameterError, match=f"'{message}' parameter of {cls.__name__}"):
