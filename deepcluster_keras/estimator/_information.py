@@ -69,6 +69,7 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
         for index in range(len(restarts), len(seeds)):
             if index > 0:
                 _seed_everything(seeds[index])
+            if len(seeds) > 1:
                 self._say(f"restart {index + 1} of {len(seeds)} (seed {seeds[index]})")
             model = self._model(X.shape[1:], seeds[index])
             training = self._train(model, X, y, seeds[index], None if progress is None else
