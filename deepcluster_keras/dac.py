@@ -475,7 +475,7 @@ def train(model, x, y=None, *, epochs=None, batch_size=128, lam_step=LAM_STEP,
         "epochs": None if epochs is None else int(epochs), "batch_size": int(batch_size),
         "lam_step": float(lam_step), "learning_rate": float(learning_rate), "seed": int(seed)},
         model)
-    first, history, labels = progress.resume(history, None, say, "epoch", last)
+    first, history, labels = progress.resume(history, say, "epoch", last)
     for epoch in range(first, last):
         lam = epoch * lam_step
         upper, lower = thresholds(lam)

@@ -22,7 +22,6 @@ a plain Keras model with ``keras.ops`` losses; those passes are compiled
 by the backend once per training (:class:`_TrainingPasses`).
 """
 
-
 import keras
 import numpy as np
 from keras import ops
@@ -138,24 +137,22 @@ def rpt_perturbation(x, eps, rng):
 
 def input_gradient(function):
     """The gradient in ``r`` of the scalar ``function(r, *args)``, as a function
-    of ``(r, *args)`` compiled by the backend (a TensorFlow graph, a JAX jit)
-    the first time it runs; PyTorch runs it eagerly."""
+    of ``(r, *args)`` compiled by the backend (:func:`_compiled`)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.function
         def gradient(r, *args):
             with tf.GradientTape() as tape:
                 tape.watch(r)
                 value = function(r, *args)
             return tape.gradient(value, r)
 
-        return gradient
+        return _compiled(gradient)
     if backend == "jax":
         import jax
 
-        return jax.jit(jax.grad(function))
+        return _compiled(jax.grad(function))
     if backend == "torch":
         import torch
 
@@ -168,7 +165,8 @@ def input_gradient(function):
 
 
 def _compiled(function):
-    """``function`` compiled by the backend, as :func:`input_gradient`."""
+    """``function`` compiled by the backend the first time it runs (a
+    TensorFlow graph, a JAX jit); PyTorch runs it eagerly."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -271,7 +269,7 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
     progress = EpochCheckpoint(checkpoint_dir, x, {
         "epochs": int(epochs), "batch_size": int(batch_size), "augmentation": augmentation,
         "xi": float(xi), "seed": int(seed)}, model)
-    first, history, labels = progress.resume(history, None, say, "epoch", epochs)
+    first, history, labels = progress.resume(history, say, "epoch", epochs)
     passes = None if augmentation is None else _TrainingPasses(net)
     for epoch in range(first, epochs):
         rng = np.random.default_rng([seed, epoch])

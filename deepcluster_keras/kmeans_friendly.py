@@ -143,7 +143,7 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
         "alphas": alphas, "epochs_per_stage": int(epochs_per_stage),
         "reset_centres": _reset_name(reset_centres), "kmeans_weight": float(kmeans_weight),
         "batch_size": int(batch_size), "seed": int(seed)}, model)
-    first, history, labels = progress.resume(history, None, say, "stage", len(alphas))
+    first, history, labels = progress.resume(history, say, "stage", len(alphas))
     if labels is None:  # the start: the K-means centres' labels
         labels = _labels(encoder, layer, x)
         append_epoch(history, {"stage": 0, "epoch": 0, annealed: None, "loss": None,

@@ -307,7 +307,7 @@ class EpochCheckpoint:
     None nothing is saved and the clock still runs. Use::
 
         progress = EpochCheckpoint(directory, x, settings, model)
-        first, history, labels = progress.resume(history, None, say, "epoch", epochs)
+        first, history, labels = progress.resume(history, say, "epoch", epochs)
         for epoch in range(first, epochs):
             ...
             progress.save(epoch + 1, history, labels)
@@ -320,11 +320,12 @@ class EpochCheckpoint:
             directory, {"data": data_fingerprint(x), **settings})
         self._start = time.perf_counter()
 
-    def resume(self, history, labels, say, unit, total):
+    def resume(self, history, say, unit, total):
         """``(first, history, labels)``: where the loop starts, the saved ones
         when a checkpoint is there (the model and its optimizer restored),
-        else ``0`` and the ones given; the clock counts on from the saved time."""
-        first, seconds = 0, 0.0
+        else ``0``, the ``history`` given and no labels; the clock counts on
+        from the saved time."""
+        first, seconds, labels = 0, 0.0, None
         if self.checkpoint is not None:
             self.model.optimizer.build(self.model.trainable_variables)
             state = self.checkpoint.restore(self.model)

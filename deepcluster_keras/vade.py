@@ -29,7 +29,6 @@ The paper's optimisation for MNIST: Adam at 0.002, decayed by 0.9 every 10
 epochs down to 0.0002 (:func:`learning_rate`), batch 100, 3000 epochs.
 """
 
-
 import keras
 import numpy as np
 from keras import ops
@@ -271,7 +270,7 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
     progress = EpochCheckpoint(checkpoint_dir, x, {
         "epochs": int(epochs), "batch_size": int(batch_size),
         "learning_rate": float(learning_rate_start), "seed": int(seed)}, model)
-    first, history, labels = progress.resume(history, None, say, "epoch", epochs)
+    first, history, labels = progress.resume(history, say, "epoch", epochs)
 
     encoder = mean_encoder(model)
 

@@ -119,13 +119,13 @@ def test_epoch_checkpoint_round_trip_and_refusal(tmp_path):
     x = np.random.default_rng(0).uniform(size=(8, 3)).astype("float32")
     model, say = small_model(), []
     progress = EpochCheckpoint(tmp_path, x, {"epochs": 4}, model)
-    assert progress.resume({"loss": []}, None, say.append, "epoch", 4) == (0, {"loss": []}, None)
+    assert progress.resume({"loss": []}, say.append, "epoch", 4) == (0, {"loss": []}, None)
     model.train_on_batch(x, np.zeros((8, 2)))
     progress.save(1, {"loss": [0.5]}, np.arange(8))
 
     again = small_model(seed=1)  # other weights: the checkpoint's come back
     first, history, labels = EpochCheckpoint(tmp_path, x, {"epochs": 4}, again).resume(
-        {"loss": []}, None, say.append, "epoch", 4)
+        {"loss": []}, say.append, "epoch", 4)
     assert (first, history) == (1, {"loss": [0.5]}) and say == ["Resuming from the checkpoint "
                                                                 "after epoch 1 of 4."]
     np.testing.assert_array_equal(labels, np.arange(8))
@@ -133,15 +133,14 @@ def test_epoch_checkpoint_round_trip_and_refusal(tmp_path):
                     model.get_weights() + [model.optimizer.iterations]):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     with pytest.raises(ValueError, match=r"other data, model or settings \(data differ\)"):
-        EpochCheckpoint(tmp_path, x + 1, {"epochs": 4}, small_model()).resume({}, None, print,
-                                                                             "epoch", 4)
+        EpochCheckpoint(tmp_path, x + 1, {"epochs": 4}, small_model()).resume({}, print, "epoch", 4)
     progress.done()
     assert not tmp_path.exists(), "the finished loop's checkpoint is gone"
 
 
 def test_epoch_checkpoint_without_a_folder_keeps_only_time():
     progress = EpochCheckpoint(None, np.zeros((2, 1)), {}, small_model())
-    assert progress.resume({"a": []}, [1], print, "epoch", 3) == (0, {"a": []}, [1])
+    assert progress.resume({"a": []}, print, "epoch", 3) == (0, {"a": []}, None)
     progress.save(1, {"a": [1]}, None)
     progress.done()
     assert progress.seconds() >= 0

@@ -58,6 +58,7 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
         check_n_samples(len(X), self.n_clusters)
         seed = _seed_everything(self.random_state)
         progress = None if self.checkpoint_dir is None else FitProgress(self, X)
+        say = print if self.verbose else (lambda *a, **k: None)
         start = time.perf_counter()
         restarts = [] if progress is None else progress.restarts()
         best = max(restarts, key=lambda r: r["mutual_information"], default=None)
@@ -70,7 +71,7 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
             if index > 0:
                 _seed_everything(seeds[index])
             if len(seeds) > 1:
-                self._say(f"restart {index + 1} of {len(seeds)} (seed {seeds[index]})")
+                say(f"restart {index + 1} of {len(seeds)} (seed {seeds[index]})", flush=True)
             model = self._model(X.shape[1:], seeds[index])
             training = self._train(model, X, y, seeds[index], None if progress is None else
                                    progress.self_training + ("" if index == 0 else f"_{index}"))
@@ -98,10 +99,6 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
                                  if k in r["history"]}
                               | {"kept": r is best} for r in restarts]
         return self
-
-    def _say(self, text):
-        if self.verbose:
-            print(text, flush=True)
 
     def _set_model(self, model):
         self.model_ = model
