@@ -65,7 +65,7 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
     say(f"{dataset}: {len(x)} samples, {recipe['n_clusters']} clusters; seeds {seeds}", flush=True)
     for done, seed in enumerate(seeds):
         if not _is_complete(out, seed, todo_methods):
-            say(_time_left(out, seeds[done:], todo_methods), flush=True)
+            say(_time_left(out, seeds[done:], todo_methods, work_dir), flush=True)
         Seed(recipe, dataset, seed, out, work_dir, verbose).run(x, y, todo_methods)
         say(f"== seed {seed} done ({done + 1}/{len(seeds)})", flush=True)
         summary = report.summarize(out)  # every seed in the folder, growing seed by seed
@@ -209,15 +209,30 @@ def _is_complete(out, seed, todo_methods):
     return all(m in done for m in todo_methods)
 
 
-def _time_left(out, seeds_left, todo_methods):
-    """Estimate from the seeds finished so far (in any earlier run)."""
-    finished = [r for r in (read_json(p) for p in report.seed_files(out)) if r and r.get("complete")]
-    todo = [s for s in seeds_left if not _is_complete(out, s, todo_methods)]
-    if not finished:
-        return f"== {len(todo)} seed(s) to run; time left known after the first"
-    per_seed = np.mean([sum(v for v in r["seconds"].values() if v) for r in finished])
-    return (f"== {len(todo)} seed(s) to run, ~{len(todo) * per_seed / 60:.0f} min left at "
-            f"{per_seed / 60:.0f} min a seed")
+def _time_left(out, seeds_left, todo_methods, work_dir):
+    """Estimate the time the ``todo_methods`` still missing from ``seeds_left``
+    take, from each method's mean time in the folder's seeds so far (and
+    pretraining's, for a seed whose autoencoder is not in ``work_dir`` yet)."""
+    runs = {r["seed"]: r for r in (read_json(p) for p in report.seed_files(out)) if r}
+    times = {}
+    for run in runs.values():
+        for stage, seconds in run.get("seconds", {}).items():
+            if seconds:
+                times.setdefault(stage, []).append(seconds)
+    stages = []  # one list of stages to run per seed left
+    for seed in seeds_left:
+        missing = [m for m in todo_methods if m not in runs.get(seed, {}).get("metrics", {})]
+        weights = os.path.join(work_dir, f"seed_{seed}", AE_WEIGHTS_FILE)
+        if any(m not in methods.RAW_METHODS for m in missing) and not os.path.isfile(weights):
+            missing.append("pretrain")
+        if missing:
+            stages.append(missing)
+    unknown = sorted({stage for seed_stages in stages for stage in seed_stages} - set(times))
+    if unknown:
+        names = ", ".join(methods.NAMES.get(stage, "pretraining") for stage in unknown)
+        return f"== {len(stages)} seed(s) to run; time left known once {names} has run on one"
+    left = sum(np.mean(times[stage]) for seed_stages in stages for stage in seed_stages)
+    return f"== {len(stages)} seed(s) to run, ~{left / 60:.0f} min left by the times so far"
 
 
 def _checkpoint_name(method, recipe):

@@ -228,3 +228,26 @@ def test_weights_of_older_model_code_are_refused(tmp_path, blobs, monkeypatch):
     (seed_dir / reproduce.WEIGHTS_STAMP).unlink()
     with pytest.raises(ValueError, match=r"holds files but no weights_version.json"):
         run(tmp_path, methods=["ae_kmeans", "ae_gmm"], x=x, y=y)
+
+
+def test_time_left_counts_only_what_each_seed_still_has_to_run(tmp_path):
+    out, work = tmp_path / "results", tmp_path / "work"
+    out.mkdir()
+    seconds = {"kmeans_raw": 60.0, "rim": 120.0, "imsat": 600.0, "pretrain": 1200.0, "dec": 300.0}
+    (out / "seed_0.json").write_text(json.dumps(
+        {"seed": 0, "metrics": {m: {} for m in seconds if m != "pretrain"}, "seconds": seconds}))
+    (out / "seed_1.json").write_text(json.dumps(
+        {"seed": 1, "metrics": {"kmeans_raw": {}, "rim": {}}, "seconds": {"kmeans_raw": 180.0}}))
+    left = reproduce._time_left
+    # Seed 1 lacks IMSAT (600 s), seed 2 all three (K-means 120 s, the mean of 60 and 180).
+    assert left(out, [1, 2], ["kmeans_raw", "rim", "imsat"], work).endswith(
+        "2 seed(s) to run, ~24 min left by the times so far")
+    assert left(out, [0], ["kmeans_raw"], work).startswith("== 0 seed(s)")
+    # DAC has no time yet: no figure rather than one made of the other methods' times.
+    assert left(out, [0, 1], ["dac"], work) == \
+        "== 2 seed(s) to run; time left known once DAC has run on one"
+    # DEC needs pretraining, unless the seed's autoencoder is in the work folder already.
+    assert left(out, [2], ["dec"], work).endswith("~25 min left by the times so far")
+    (work / "seed_2").mkdir(parents=True)
+    (work / "seed_2" / reproduce.AE_WEIGHTS_FILE).write_bytes(b"")
+    assert left(out, [2], ["dec"], work).endswith("~5 min left by the times so far")
