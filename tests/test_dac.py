@@ -307,3 +307,30 @@ def test_one_inter_op_thread_makes_convolutions_with_batch_norm_repeat():
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert float(done.stdout.split()[-1]) == 0.0
+
+
+def test_monitoring_a_sample_labels_it_alone_and_trains_the_same(digit_images, monkeypatch):
+    x, y = digit_images[0][:300], digit_images[1][:300]
+    settings = dict(epochs=2, batch_size=64, lam_step=0.1, seed=0, verbose=0)
+
+    def network():
+        return dac.build_dac_network((8, 8, 1), 10, seed=0, **SMALL)
+
+    whole = dac.train(network(), x, y, **settings)
+    recalibrate, labelled = dac.recalibrate_batch_norm, []
+
+    def record(model, images, *args, **kwargs):
+        labelled.append(len(images))
+        return recalibrate(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(dac, "recalibrate_batch_norm", record)
+    sample = dac.train(network(), x, y, monitor_size=120, **settings)
+    assert labelled == [120, 120, 300]  # each epoch the sample, then all images once
+    np.testing.assert_allclose(sample.history["loss"], whole.history["loss"], rtol=1e-4)
+    np.testing.assert_array_equal(sample.labels, whole.labels)
+    assert len(sample.history["acc"]) == 2
+    labelled.clear()
+    dac.train(network(), x, y, monitor_size=300, **settings)  # all of x: as without
+    assert labelled == [300, 300]
+    with pytest.raises(ValueError, match=r"`monitor_size`.*Received: monitor_size=1"):
+        dac.train(network(), x, monitor_size=1, **settings)

@@ -320,6 +320,12 @@ class DAC(_InformationClustering):
     batch_size : int >= 2, default=128
     learning_rate : float, default=0.001
         RMSprop's.
+    monitor_size : int or None, default=None
+        Label a fixed random sample of this many images after each epoch
+        (for ``history_``) rather than all of ``X``; ``labels_`` are of all
+        of ``X`` either way, and so is training. Labelling all of ``X``
+        takes about 0.7 of an epoch's training steps (measured on 28x28
+        images); ``monitor_size=10000`` on MNIST-70k leaves a seventh of it.
     verbose, random_state, checkpoint_dir : as :class:`DEC`. On TensorFlow an
         int ``random_state`` repeats a fit only when TensorFlow runs one
         operation at a time: set the environment variable
@@ -340,17 +346,19 @@ class DAC(_InformationClustering):
         "epochs": [Interval(Integral, 1, None, closed="left"), None],
         "lam_step": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "monitor_size": [Interval(Integral, 2, None, closed="left"), None],
     }
 
     def __init__(self, n_clusters=10, *, image_shape=None, epochs=None, lam_step=dac.LAM_STEP,
-                 batch_size=128, learning_rate=0.001, verbose=0, random_state=None,
-                 checkpoint_dir=None):
+                 batch_size=128, learning_rate=0.001, monitor_size=None, verbose=0,
+                 random_state=None, checkpoint_dir=None):
         self.n_clusters = n_clusters
         self.image_shape = image_shape
         self.epochs = epochs
         self.lam_step = lam_step
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.monitor_size = monitor_size
         self.verbose = verbose
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
@@ -376,4 +384,5 @@ class DAC(_InformationClustering):
     def _train(self, model, X, y, seed, checkpoint_dir):
         return dac.train(model, X, y, epochs=self.epochs, batch_size=self.batch_size,
                          lam_step=self.lam_step, learning_rate=self.learning_rate, seed=seed,
-                         verbose=self.verbose, checkpoint_dir=checkpoint_dir)
+                         monitor_size=self.monitor_size, verbose=self.verbose,
+                         checkpoint_dir=checkpoint_dir)
