@@ -15,6 +15,13 @@ from deepcluster_keras.estimator import DAC
 
 #: A network small enough for the tests that only need one to run.
 SMALL = dict(filters=(8, 16), convs_per_block=1)
+#: Short training settings for the small network on the 8x8 digits.
+SHORT = dict(batch_size=64, lam_step=0.1, seed=0, verbose=0)
+
+
+def small_network():
+    """A fresh small DAC network for the 8x8 digits, the same weights every call."""
+    return dac.build_dac_network((8, 8, 1), 10, seed=0, **SMALL)
 
 
 def numpy_similarity(p):
@@ -198,12 +205,9 @@ def test_the_estimator_needs_images(digit_images):
 
 def test_an_interrupted_train_continues_to_the_same_labels(digit_images, tmp_path, monkeypatch):
     x, y = digit_images[0][:400], digit_images[1][:400]
-    settings = dict(epochs=3, batch_size=64, lam_step=0.1, seed=0, verbose=0)
+    settings = dict(epochs=3, **SHORT)
 
-    def network():
-        return dac.build_dac_network((8, 8, 1), 10, seed=0, **SMALL)
-
-    whole = dac.train(network(), x, y, **settings)
+    whole = dac.train(small_network(), x, y, **settings)
     augmentation, calls = dac.augmentation, []
 
     def interrupt_in_epoch_two(*args, **kwargs):
@@ -214,12 +218,12 @@ def test_an_interrupted_train_continues_to_the_same_labels(digit_images, tmp_pat
 
     monkeypatch.setattr(dac, "augmentation", interrupt_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
-        dac.train(network(), x, y, checkpoint_dir=tmp_path / "progress", **settings)
+        dac.train(small_network(), x, y, checkpoint_dir=tmp_path / "progress", **settings)
     monkeypatch.setattr(dac, "augmentation", augmentation)
     with pytest.raises(ValueError, match=r"\(lam_step differ\)"):
-        dac.train(network(), x, y, checkpoint_dir=tmp_path / "progress",
+        dac.train(small_network(), x, y, checkpoint_dir=tmp_path / "progress",
                   **{**settings, "lam_step": 0.2})
-    resumed = dac.train(network(), x, y, checkpoint_dir=tmp_path / "progress", **settings)
+    resumed = dac.train(small_network(), x, y, checkpoint_dir=tmp_path / "progress", **settings)
     assert resumed.history["epoch"] == [1, 2, 3] and resumed.epochs == 3
     np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"], rtol=1e-4)
     assert resumed.history["delta_label"] == pytest.approx(whole.history["delta_label"])
@@ -311,12 +315,9 @@ def test_one_inter_op_thread_makes_convolutions_with_batch_norm_repeat():
 
 def test_monitoring_a_sample_labels_it_alone_and_trains_the_same(digit_images, monkeypatch):
     x, y = digit_images[0][:300], digit_images[1][:300]
-    settings = dict(epochs=2, batch_size=64, lam_step=0.1, seed=0, verbose=0)
+    settings = dict(epochs=2, **SHORT)
 
-    def network():
-        return dac.build_dac_network((8, 8, 1), 10, seed=0, **SMALL)
-
-    whole = dac.train(network(), x, y, **settings)
+    whole = dac.train(small_network(), x, y, **settings)
     recalibrate, labelled = dac.recalibrate_batch_norm, []
 
     def record(model, images, *args, **kwargs):
@@ -324,13 +325,13 @@ def test_monitoring_a_sample_labels_it_alone_and_trains_the_same(digit_images, m
         return recalibrate(model, images, *args, **kwargs)
 
     monkeypatch.setattr(dac, "recalibrate_batch_norm", record)
-    sample = dac.train(network(), x, y, monitor_size=120, **settings)
+    sample = dac.train(small_network(), x, y, monitor_size=120, **settings)
     assert labelled == [120, 120, 300]  # each epoch the sample, then all images once
     np.testing.assert_allclose(sample.history["loss"], whole.history["loss"], rtol=1e-4)
     np.testing.assert_array_equal(sample.labels, whole.labels)
     assert len(sample.history["acc"]) == 2
     labelled.clear()
-    dac.train(network(), x, y, monitor_size=300, **settings)  # all of x: as without
+    dac.train(small_network(), x, y, monitor_size=300, **settings)  # all of x: as without
     assert labelled == [300, 300]
     with pytest.raises(ValueError, match=r"`monitor_size`.*Received: monitor_size=1"):
-        dac.train(network(), x, monitor_size=1, **settings)
+        dac.train(small_network(), x, monitor_size=1, **settings)
