@@ -1,7 +1,9 @@
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
@@ -241,3 +243,22 @@ EXPECTED_FAILED_CHECKS = {
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
 def test_scikit_learn_conventions(estimator, check):
     check(estimator)
+
+
+def test_labels_in_fewer_clusters_than_asked_warn(fitted):
+    _, x, _ = fitted
+    # Three distinct samples, four clusters: K-means (and so DEC stopped at
+    # its initialisation) can fill only three.
+    three = np.repeat(x[[0, 40, 80]], 10, axis=0)
+    with pytest.warns(ConvergenceWarning, match=r"into 3 of its n_clusters=4 clusters; 1 are "
+                                                r"empty \(cluster \d\)"):
+        DEC(4, pretrain_epochs=1, batch_size=32, n_init=1, maxiter=0, random_state=0).fit(three)
+
+
+def test_labels_in_every_cluster_do_not_warn(fitted):
+    _, x, _ = fitted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        labels = DEC(3, pretrain_epochs=1, batch_size=32, n_init=1, maxiter=0,
+                     random_state=0).fit(x).labels_
+    assert len(np.unique(labels)) == 3

@@ -4,12 +4,14 @@ the recipe's start (pretraining, K-means on the embedding)."""
 import json
 import os
 import time
+import warnings
 from numbers import Integral
 from typing import Callable, NamedTuple
 
 import keras
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -89,6 +91,25 @@ class _Saved:
         return estimator
 
 
+def _warn_if_clusters_empty(estimator):
+    """Warn when ``estimator.labels_`` use fewer than its ``n_clusters``
+    clusters (a ``ConvergenceWarning``, as scikit-learn's K-means gives for
+    fewer distinct clusters than asked): DAC can leave clusters empty, VaDE
+    collapse components, DEC merge two clusters' points into one."""
+    labels = np.asarray(estimator.labels_)
+    used = np.unique(labels[labels >= 0])
+    if len(used) >= estimator.n_clusters:
+        return
+    empty = sorted(set(range(estimator.n_clusters)) - set(used.tolist()))
+    shown = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
+    warnings.warn(
+        f"{type(estimator).__name__} put the {len(labels)} samples into {len(used)} of its "
+        f"n_clusters={estimator.n_clusters} clusters; {len(empty)} are empty (cluster "
+        f"{shown}). The labels use fewer clusters than asked: try another random_state, "
+        "more pretraining or training, or a smaller n_clusters.",
+        ConvergenceWarning, stacklevel=3)
+
+
 def _seed_everything(random_state):
     """The int seed of a fit: ``random_state`` itself, or drawn from a
     RandomState; it seeds Python, NumPy and the Keras backend. None keeps
@@ -137,6 +158,9 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
 
     _saved_attributes = ("n_features_in", "history", "pretrain", "seconds")
     _label_arrays = ("labels", "kmeans_labels")
+    #: Whether the training's labels are the clusters (DESOM's are map units,
+    #: merged into clusters afterwards).
+    _training_labels_are_clusters = True
 
     def pretrain_optimizer_name(self):
         """``pretrain_optimizer`` with None resolved for the autoencoder."""
@@ -212,6 +236,8 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
         self._set_model(model)
         self.labels_ = training.labels
         self.history_ = training.history
+        if self._training_labels_are_clusters:
+            _warn_if_clusters_empty(self)
 
     def training_record(self):
         """The training's history and counters, as ``reproduce`` and ``run`` record them."""

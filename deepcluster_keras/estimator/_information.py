@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepcluster_keras import dac, imsat
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
-from deepcluster_keras.estimator._base import _Saved, _seed_everything
+from deepcluster_keras.estimator._base import _Saved, _seed_everything, _warn_if_clusters_empty
 from deepcluster_keras.persistence import FitProgress
 from deepcluster_keras.validation import check_data, check_labels, check_n_samples
 
@@ -98,6 +98,7 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
                               | {k: r["history"][k][-1] for k in ("acc", "nmi", "ari")
                                  if k in r["history"]}
                               | {"kept": r is best} for r in restarts]
+        _warn_if_clusters_empty(self)
         return self
 
     def _set_model(self, model):

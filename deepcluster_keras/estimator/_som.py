@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepcluster_keras import autoencoders, som
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
-from deepcluster_keras.estimator._base import _AutoencoderClustering
+from deepcluster_keras.estimator._base import _AutoencoderClustering, _warn_if_clusters_empty
 from deepcluster_keras.estimator._kmeans_friendly import _KMeansFriendly
 
 
@@ -77,6 +77,7 @@ class DESOM(_KMeansFriendly):
     """
 
     _cost_layer = "som"
+    _training_labels_are_clusters = False
     _label_arrays = ("labels", "kmeans_labels", "units", "unit_clusters")
     _parameter_constraints = {
         **_AutoencoderClustering._parameter_constraints,
@@ -148,6 +149,7 @@ class DESOM(_KMeansFriendly):
             self.prototypes_, self.n_clusters, counts=counts, n_init=self.n_init,
             seed=self.random_state if isinstance(self.random_state, Integral) else None)
         self.labels_ = self.unit_clusters_[self.units_]
+        _warn_if_clusters_empty(self)
         return self
 
     def _set_model(self, model):
