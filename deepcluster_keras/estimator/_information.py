@@ -306,8 +306,8 @@ class DAC(_InformationClustering):
     Defaults and their sources (:mod:`dac` says more): the thresholds
     ``0.95 - lambda`` and ``0.455 + 0.1 lambda`` with ``lambda`` stepped by
     ``1.1 * 0.009`` (46 epochs until they meet), RMSprop(0.001) and batch 128
-    are the paper's and its reimplementations'; the network is a lighter
-    all-convolutional one than the paper's.
+    are the paper's and its reimplementations'; so is the network (on images
+    of at least 20x20 pixels; "same" padding on smaller ones).
 
     Parameters
     ----------
@@ -321,6 +321,11 @@ class DAC(_InformationClustering):
     batch_size : int >= 2, default=128
     learning_rate : float, default=0.001
         RMSprop's.
+    padding : {"auto", "valid", "same"}, default="auto"
+        The network's convolutions' (:func:`dac.build_dac_network`): "valid"
+        is the paper's network, for images of at least 20x20 pixels; "same"
+        takes smaller ones (scikit-learn's 8x8 digits). "auto": "valid" when
+        the images are large enough, else "same".
     monitor_size : int or None, default=None
         Label a fixed random sample of this many images after each epoch
         (for ``history_``) rather than all of ``X``; ``labels_`` are of all
@@ -347,18 +352,20 @@ class DAC(_InformationClustering):
         "epochs": [Interval(Integral, 1, None, closed="left"), None],
         "lam_step": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "padding": [StrOptions({"auto", "valid", "same"})],
         "monitor_size": [Interval(Integral, 2, None, closed="left"), None],
     }
 
     def __init__(self, n_clusters=10, *, image_shape=None, epochs=None, lam_step=dac.LAM_STEP,
-                 batch_size=128, learning_rate=0.001, monitor_size=None, verbose=0,
-                 random_state=None, checkpoint_dir=None):
+                 batch_size=128, learning_rate=0.001, padding="auto", monitor_size=None,
+                 verbose=0, random_state=None, checkpoint_dir=None):
         self.n_clusters = n_clusters
         self.image_shape = image_shape
         self.epochs = epochs
         self.lam_step = lam_step
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.padding = padding
         self.monitor_size = monitor_size
         self.verbose = verbose
         self.random_state = random_state
@@ -380,7 +387,10 @@ class DAC(_InformationClustering):
         return X.reshape(len(X), height, width, 1)
 
     def _model(self, shape, seed):
-        return dac.build_dac_network(shape, self.n_clusters, seed=seed)
+        padding = self.padding
+        if padding == "auto":
+            padding = "valid" if min(shape[:2]) >= dac.min_image_size() else "same"
+        return dac.build_dac_network(shape, self.n_clusters, padding=padding, seed=seed)
 
     def _train(self, model, X, y, seed, checkpoint_dir):
         return dac.train(model, X, y, epochs=self.epochs, batch_size=self.batch_size,
