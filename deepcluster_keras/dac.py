@@ -334,11 +334,10 @@ def build_dac_network(input_shape=(28, 28, 1), n_clusters=10, *, filters=(64, 12
             x = keras.layers.Conv2D(int(width), 3, padding=padding, use_bias=False,
                                     kernel_initializer=kernel_init(), name=name)(x)
             x = keras.layers.ReLU(name=f"{name}_relu")(standardise(x, f"{name}_bn"))
-            size -= 2 if padding == "valid" else 0
-        if size >= 2:
+        size, pools = _block_width(size, convs_per_block, padding)
+        if pools:
             x = keras.layers.MaxPooling2D(2, name=f"pool_{b + 1}")(x)
             x = standardise(x, f"pool_{b + 1}_bn")
-            size //= 2
     x = keras.layers.Conv2D(n_clusters, 1, use_bias=False, kernel_initializer=kernel_init(),
                             name="to_clusters")(x)
     x = keras.layers.ReLU(name="to_clusters_relu")(standardise(x, "to_clusters_bn"))
@@ -358,16 +357,26 @@ def min_image_size(filters=(64, 128), convs_per_block=3):
     block's pooling halves what is left (20 with the defaults)."""
     def left(size):  # what is left of the image after the blocks, 0 when nothing
         for _ in filters:
-            size -= 2 * int(convs_per_block)
+            size, _ = _block_width(size, convs_per_block, "valid")
             if size < 1:
                 return 0
-            size = size // 2 if size >= 2 else size
         return size
 
     size = 1
     while not left(size):
         size += 1
     return size
+
+
+def _block_width(size, convs_per_block, padding):
+    """The image width after one block of :func:`build_dac_network` and
+    whether the block pools: each "valid" 3x3 convolution takes 2 pixels
+    off, the pooling halves what is left when it is at least 2 pixels wide.
+    A width under 1 means the image is too small for the block."""
+    if padding == "valid":
+        size -= 2 * int(convs_per_block)
+    pools = size >= 2
+    return (size // 2 if pools else size), pools
 
 
 def augmentation(seed=None, *, shift=0.1, rotation=10.0, zoom=0.05):

@@ -171,6 +171,14 @@ def test_images_too_small_for_valid_padding_are_refused():
         dac.build_dac_network((19, 19, 1), 10)
     with pytest.raises(ValueError, match="padding"):
         dac.build_dac_network((28, 28, 1), 10, padding="full")
+    for filters, convs in [((4,), 1), ((4, 4), 2), ((4, 4, 4), 1)]:
+        smallest = dac.min_image_size(filters, convs)  # the network fits it, one pixel less not
+        net = dac.build_dac_network((smallest, smallest, 1), 3, filters=filters,
+                                    convs_per_block=convs)
+        assert net.get_layer("to_clusters").output.shape[1] >= 1
+        with pytest.raises(ValueError, match=f"at least {smallest}x{smallest}"):
+            dac.build_dac_network((smallest - 1, smallest - 1, 1), 3, filters=filters,
+                                  convs_per_block=convs)
     assert DAC()._model((8, 8, 1), 0).get_layer("conv_1_1").padding == "same"
     assert DAC()._model((28, 28, 1), 0).get_layer("conv_1_1").padding == "valid"
 
