@@ -75,6 +75,7 @@ def test_summary_counts_a_methods_own_parameters_only_where_it_ran(tmp_path):
 def test_published_figures_are_data_with_sources():
     mnist = report.published("mnist")
     assert mnist["kmeans_raw"]["acc"] == 0.532 and mnist["dec"]["nmi"] == 0.905
+    assert mnist["dac"]["acc"] == 0.9775 and "abstract" in mnist["dac"]["source"]
     assert report.published("mnist", "conv")["idec"]["acc"] == 0.890
     assert report.published("blobs") == {}
     with open(report.PUBLISHED_FILE) as f:
