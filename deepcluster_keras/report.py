@@ -26,10 +26,22 @@ def _published_data():
         return json.load(f)
 
 
-def published(dataset, autoencoder="dense"):
-    """The published figures of ``dataset`` with ``autoencoder``, by method."""
-    return {f["method"]: f for f in _published_data()["figures"]
-            if f["dataset"] == dataset and f["autoencoder"] == autoencoder}
+def published(dataset, autoencoder="dense", params=None):
+    """The published figures of ``dataset`` with ``autoencoder``, by method.
+
+    A figure that names the method's ``params`` it was made with (IMSAT's
+    VAT and RPT) is left out where the run's ``params`` (``{method: {name:
+    value}}``, as a seed file records them) set them otherwise; without
+    ``params``, the method's first figure.
+    """
+    params = params or {}
+    figures = {}
+    for f in _published_data()["figures"]:
+        own = params.get(f["method"], {})
+        if (f["dataset"] == dataset and f["autoencoder"] == autoencoder
+                and all(own.get(k, v) == v for k, v in f.get("params", {}).items())):
+            figures.setdefault(f["method"], f)
+    return figures
 
 
 def published_pretraining_loss():
@@ -113,7 +125,8 @@ def _summary(out, seeds):
     runs = {s: r for s, r in runs.items() if r}
     recipe = next((r["config"] for r in runs.values()), {})
     _warn_mixed_recipes(out, runs)
-    figures = published(recipe.get("dataset"), recipe.get("autoencoder", "dense"))
+    params = {m: p for r in runs.values() for m, p in r.get("params", {}).items()}
+    figures = published(recipe.get("dataset"), recipe.get("autoencoder", "dense"), params)
     summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r["complete"]),
                "recipe": {**recipe, "n_samples": next((r["n_samples"] for r in runs.values()), None)},
                "methods": {}}

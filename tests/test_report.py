@@ -76,6 +76,11 @@ def test_published_figures_are_data_with_sources():
     mnist = report.published("mnist")
     assert mnist["kmeans_raw"]["acc"] == 0.532 and mnist["dec"]["nmi"] == 0.905
     assert mnist["dac"]["acc"] == 0.9775 and "abstract" in mnist["dac"]["source"]
+    # IMSAT's figure is VAT's unless the run says RPT: a run's params pick the figure.
+    assert mnist["imsat"]["acc"] == 0.984
+    assert report.published("mnist", params={"imsat": {"augmentation": "vat"}})["imsat"]["acc"] == 0.984
+    rpt = report.published("mnist", params={"imsat": {"augmentation": "rpt", "lam": 0.1}})
+    assert rpt["imsat"]["acc"] == 0.896 and rpt["dec"]["acc"] == 0.962
     assert report.published("mnist", "conv")["idec"]["acc"] == 0.890
     assert report.published("blobs") == {}
     with open(report.PUBLISHED_FILE) as f:
