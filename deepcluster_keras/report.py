@@ -30,9 +30,9 @@ def published(dataset, autoencoder="dense", params=None):
     """The published figures of ``dataset`` with ``autoencoder``, by method.
 
     A figure that names the method's ``params`` it was made with (IMSAT's
-    VAT and RPT) is left out where the run's ``params`` (``{method: {name:
-    value}}``, as a seed file records them) set them otherwise; without
-    ``params``, the method's first figure.
+    VAT and RPT) is left out where ``params`` (``{method: {name: value}}``,
+    the parameters a run set, as a recipe's ``method_params`` holds them)
+    set them otherwise; without ``params``, the method's first figure.
     """
     params = params or {}
     figures = {}
@@ -125,8 +125,8 @@ def _summary(out, seeds):
     runs = {s: r for s, r in runs.items() if r}
     recipe = next((r["config"] for r in runs.values()), {})
     _warn_mixed_recipes(out, runs)
-    params = {m: p for r in runs.values() for m, p in r.get("params", {}).items()}
-    figures = published(recipe.get("dataset"), recipe.get("autoencoder", "dense"), params)
+    figures = published(recipe.get("dataset"), recipe.get("autoencoder", "dense"),
+                        recipe.get(METHOD_PARAMS))
     summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r["complete"]),
                "recipe": {**recipe, "n_samples": next((r["n_samples"] for r in runs.values()), None)},
                "methods": {}}
