@@ -161,6 +161,14 @@ def library_versions():
         import tensorflow as tf
 
         versions["tensorflow"] = tf.__version__
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        versions["jax"] = jax.__version__
+        device = jax.devices()[0]
+        versions["accelerator"] = None if device.platform == "cpu" else device.device_kind
+        # A GPU multiplies float32 matrices in TF32 unless this says "highest".
+        versions["jax_matmul_precision"] = jax.config.jax_default_matmul_precision
     return versions
 
 

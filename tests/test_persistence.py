@@ -107,6 +107,28 @@ def test_versions_record_the_thread_settings(monkeypatch):
                                                       "OMP_NUM_THREADS": "1"}
 
 
+def test_versions_name_the_backend_and_its_device():
+    """A results file says which backend library made it, and on JAX the
+    device and the float32 matrix precision (a GPU's default is TF32)."""
+    from deepcluster_keras.persistence import library_versions
+
+    versions = library_versions()
+    assert versions["keras_backend"] == keras.backend.backend()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        assert versions["tensorflow"] == tf.__version__
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        assert versions["jax"] == jax.__version__
+        assert versions["jax_matmul_precision"] == jax.config.jax_default_matmul_precision
+        on_cpu = jax.devices()[0].platform == "cpu"
+        assert (versions["accelerator"] is None) == on_cpu
+    else:
+        pytest.skip(f"no version recorded for the {keras.backend.backend()} backend")
+
+
 def small_model(seed=0):
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Dense(2, kernel_initializer=keras.initializers
