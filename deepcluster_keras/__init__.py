@@ -39,6 +39,7 @@ _import_keras_quietly()
 
 from deepcluster_keras.layers import ClusteringLayer, KMeansLayer
 from deepcluster_keras.dec import (
+    PretrainingCollapsed,
     build_clustering_model,
     init_centres,
     pretrain,
@@ -69,6 +70,7 @@ __all__ = [
     "autoencoder",
     "conv_autoencoder",
     "pretrain",
+    "PretrainingCollapsed",
     "init_centres",
     "build_clustering_model",
     "self_train",

@@ -13,6 +13,7 @@ import sys
 
 from deepcluster_keras import methods, report
 from deepcluster_keras.datasets import DATA_DIR_ENV, DATASETS
+from deepcluster_keras.dec import PretrainingCollapsed
 from deepcluster_keras.persistence import atomic_write_text
 from deepcluster_keras.run import run
 from deepcluster_keras.reproduce import reproduce
@@ -195,6 +196,9 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (PretrainingCollapsed, FloatingPointError) as error:  # training failed; it says why
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

@@ -23,6 +23,7 @@ from deepcluster_keras.persistence import (PretrainCheckpoint, SelfTrainingCheck
 
 __all__ = [
     "EpochTraining",
+    "PretrainingCollapsed",
     "target_distribution",
     "pretrain",
     "init_centres",
@@ -74,6 +75,58 @@ class EpochProgress(keras.callbacks.Callback):
         left = elapsed / (epoch + 1 - self.first) * (self.epochs - epoch - 1)
         self.say(f"   epoch {epoch + 1}/{self.epochs}  loss {logs['loss']:.5f}  "
                  f"elapsed {elapsed / 60:.1f} min  left ~{left / 60:.1f} min", flush=True)
+
+
+class PretrainingCollapsed(RuntimeError):
+    """Pretraining reached a state no further epoch can leave: the autoencoder
+    gives the same output for every input.
+
+    A too large step can leave every ReLU of one layer negative on all the
+    data; that layer then passes no gradient, and the reconstruction stays
+    the mean image. Attributes: ``epoch`` (1-based, when it was seen),
+    ``loss`` (that epoch's) and ``data_variance`` (the loss of the mean image).
+    """
+
+    def __init__(self, epoch, loss, data_variance):
+        self.epoch, self.loss, self.data_variance = int(epoch), float(loss), float(data_variance)
+        super().__init__(
+            f"Pretraining collapsed at epoch {self.epoch}: the autoencoder gives the same output "
+            f"for every input (loss {self.loss:.5f}; the mean image's loss is "
+            f"{self.data_variance:.5f}), so no gradient reaches the layers before the dead one "
+            "and more epochs cannot help. The tutorial's SGD(learning_rate=1.0, momentum=0.9) "
+            "does this on some seeds (Fashion-MNIST seed 1 of the 30-epoch recipe). Pretrain "
+            "with another seed (random_state) or a gentler optimizer "
+            "(pretrain_optimizer='adam').")
+
+
+class CollapseCheck(keras.callbacks.Callback):
+    """Stop ``fit`` once the autoencoder's outputs on ``probe`` (a few hundred
+    samples) have varied by less than ``rtol`` times the probe's own variance
+    at the end of ``patience`` epochs in a row; :attr:`collapsed` is then
+    :class:`PretrainingCollapsed`, else None."""
+
+    def __init__(self, probe, rtol=1e-6, patience=3):
+        super().__init__()
+        self.probe, self.rtol, self.patience = probe, rtol, patience
+        self.data_variance = float(np.var(probe, axis=0).mean())
+
+    def on_train_begin(self, logs=None):
+        self.in_a_row, self.collapsed = 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.data_variance == 0:  # constant data: nothing to tell apart
+            return
+        output = keras.ops.convert_to_numpy(self.model(self.probe, training=False))
+        spread = float(np.var(output, axis=0).mean())
+        self.in_a_row = self.in_a_row + 1 if spread <= self.rtol * self.data_variance else 0
+        if self.in_a_row >= self.patience:
+            self.collapsed = PretrainingCollapsed(epoch + 1, (logs or {}).get("loss", np.nan),
+                                                  self.data_variance)
+            self.model.stop_training = True
+
+
+#: Samples on which :class:`CollapseCheck` looks at the autoencoder's outputs.
+COLLAPSE_PROBE_SIZE = 512
 
 
 def target_distribution(q):
@@ -143,6 +196,14 @@ def pretrain(
         resume, ``loss`` and ``seconds`` include the epochs trained before
         the interruption (up to the checkpoint), ``seconds_this_run`` and
         ``samples_per_second`` only this run's.
+
+    Raises
+    ------
+    PretrainingCollapsed
+        When the outputs have been the same for every input three epochs in
+        a row (:class:`CollapseCheck`); training stops there.
+    FloatingPointError
+        When the loss became NaN or infinite.
     """
     if optimizer is None:
         optimizer = pretrain_optimizer("sgd")
@@ -152,7 +213,8 @@ def pretrain(
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
     initial_epoch, earlier = 0, {"loss": [], "seconds": 0.0, "seed": seed}
-    callbacks = list(callbacks) + [keras.callbacks.TerminateOnNaN()]
+    collapse = CollapseCheck(x[:: max(len(x) // COLLAPSE_PROBE_SIZE, 1)][:COLLAPSE_PROBE_SIZE])
+    callbacks = list(callbacks) + [keras.callbacks.TerminateOnNaN(), collapse]
     checkpoint = None
     if checkpoint_dir is not None and epochs > 0:
         checkpoint = PretrainCheckpoint(checkpoint_dir, checkpoint_every, seed)
@@ -176,6 +238,8 @@ def pretrain(
             f"Pretraining diverged at epoch {initial_epoch + len(losses)} "
             f"(loss={losses[-1]}). Scale the data to [0, 1] or lower the learning rate."
         )
+    if collapse.collapsed is not None:
+        raise collapse.collapsed
     if checkpoint is not None and len(losses) == epochs - initial_epoch:
         checkpoint.remove()
     trained_epochs = max(epochs - initial_epoch, 0)

@@ -63,7 +63,8 @@ def wilson_interval(successes, n, z=1.959964):
 def tutorial_rates(folder):
     """How often the seeds in ``folder`` reach the tutorial's figures (DEC ACC >= 0.96,
     AE + K-means ACC >= 0.90): count, seeds, Wilson 95% interval, and Fisher's exact
-    test against the public port's runs (``published.json``)."""
+    test against the public port's runs (``published.json``). A seed whose pretraining
+    collapsed counts as one that did not reach them."""
     from scipy.stats import fisher_exact
 
     port = _published_data()["runs_reaching"]
@@ -72,6 +73,8 @@ def tutorial_rates(folder):
     for method, threshold, key in (("dec", 0.96, "dec_acc_at_least_0.96"),
                                    ("ae_kmeans", 0.90, "ae_kmeans_acc_at_least_0.90")):
         accs = [r["metrics"][method]["acc"] for r in runs if method in r["metrics"]]
+        if accs:
+            accs += [0.0 for r in runs if "collapsed" in (r.get("pretrain") or {})]
         k, n = sum(a >= threshold for a in accs), len(accs)
         theirs = port[key]
         rates[method] = {
@@ -147,6 +150,8 @@ def _summary(out, seeds):
             "mixed_classes": {s: metrics.mixed_classes(r["confusion"][method], MIXED_THRESHOLD)
                               for s, r in runs.items() if method in r.get("confusion", {})},
         }
+    summary["collapsed_seeds"] = {s: r["pretrain"]["collapsed"]["epoch"] for s, r in runs.items()
+                                  if "collapsed" in (r.get("pretrain") or {})}
     summary["seconds_per_seed"] = {s: r["seconds"] for s, r in runs.items()}
     summary["throughput_per_seed"] = {s: r["throughput"] for s, r in runs.items()}
     summary["markdown"] = markdown_table(summary)
@@ -206,6 +211,11 @@ def markdown_table(summary):
         lines += ["", f"Classes mixed up: those whose matched cluster holds less than "
                   f"{MIXED_THRESHOLD:.0%} of them, with the class that holds most of the rest "
                   "(metrics.mixed_classes)."]
+    if summary.get("collapsed_seeds"):
+        lines += ["", "Pretraining collapsed (the autoencoder gave one output for every input; no "
+                  "autoencoder method ran): " + ", ".join(
+                      f"seed {s} at epoch {e}" for s, e in sorted(summary["collapsed_seeds"].items()))
+                  + "."]
     stages = [k for k in ("kmeans_raw", "pretrain") + METHODS[1:]
               if any(k in seconds for seconds in summary["seconds_per_seed"].values())]
     stage_names = {**NAMES, "pretrain": "pretraining"}
@@ -213,6 +223,8 @@ def markdown_table(summary):
              **{f"{m}_iterations_per_second": f"{NAMES[m]} iterations/s" for m in ("dec", "idec")}}
     rates = {k: v for k, v in rates.items()
              if any(k in t for t in summary["throughput_per_seed"].values())}
+    if not stages and not rates:  # no method ran (every seed's pretraining collapsed)
+        return "\n".join(lines)
     lines += ["", "| seed | " + " | ".join(f"{stage_names[k]} (min)" for k in stages)
               + "".join(f" | {v}" for v in rates.values()) + " |",
               "| --- |" + " --- |" * (len(stages) + len(rates))]
@@ -238,7 +250,8 @@ def _published(pub):
 
 def comparison_table(folders):
     """One Markdown table over several reproduction folders: per recipe and
-    method, ACC mean ± std (min-max), NMI / ARI means and the published ACC."""
+    method, ACC mean ± std (min-max), NMI / ARI means and the published ACC;
+    seeds whose pretraining collapsed are counted beside the autoencoder methods'."""
     lines = ["| folder | dataset | autoencoder, pretraining | method | seeds "
              "| ACC mean ± std (min-max) | NMI mean | ARI mean | published ACC |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -261,15 +274,17 @@ def comparison_table(folders):
             "`python -m deepcluster_keras reproduce --out FOLDER`.")
     for folder, seeds in found.items():
         summary = _summary(folder, seeds)
-        recipe = summary["recipe"]
+        recipe, collapsed = summary["recipe"], len(summary["collapsed_seeds"])
         for method, entry in summary["methods"].items():
             st = entry["stats"]
+            n_seeds = f"{len(entry['per_seed'])}" + (
+                f" (+{collapsed} collapsed)" if collapsed and method not in RAW_METHODS else "")
             setting = ("raw data" if method in RAW_METHODS else f"{recipe['autoencoder']}, "
                        f"{recipe['pretrain_epochs']} epochs{_self_training_note(recipe)}")
             setting += _own_params_note(recipe, ", ", method)
             lines.append(
                 f"| {os.path.normpath(folder)} | {recipe['dataset']} | {setting} | {NAMES[method]} | "
-                f"{len(entry['per_seed'])} | {st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} "
+                f"{n_seeds} | {st['acc']['mean']:.3f} ± {st['acc']['std']:.3f} "
                 f"({st['acc']['min']:.3f}-{st['acc']['max']:.3f}) | {st['nmi']['mean']:.3f} | "
                 f"{st['ari']['mean']:.3f} | {_published(entry['published'])} |")
     return "\n".join(lines)

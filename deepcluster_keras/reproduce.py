@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from deepcluster_keras import autoencoders, classical, metrics, methods, report
+from deepcluster_keras import autoencoders, classical, dec, metrics, methods, report
 from deepcluster_keras.datasets import load_data
 from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json, library_versions,
                                            read_json)
@@ -101,7 +101,7 @@ class Seed:
         if own:
             stored = self.state["config"].setdefault(methods.METHOD_PARAMS, {})
             stored.update(own)
-        todo = [m for m in todo_methods if m not in self.state["metrics"]]
+        todo = [m for m in todo_methods if not _done(self.state, m)]
         if not todo:
             self.say(f"already done, skipped ({self.path})")
             return self.state
@@ -117,7 +117,7 @@ class Seed:
             self._train(method, x, y, ae_weights=None)
         if any(m not in methods.RAW_METHODS for m in todo):
             self._autoencoder_methods(x, y, todo_methods)
-        self.state["complete"] = all(m in self.state["metrics"] for m in todo_methods)
+        self.state["complete"] = all(_done(self.state, m) for m in todo_methods)
         self._save()
         return self.state
 
@@ -132,8 +132,12 @@ class Seed:
             pretrained = os.path.isfile(self.weights)
             self.say("loading the pretrained autoencoder" if pretrained else
                      f"pretraining the autoencoder, {self.recipe['pretrain_epochs']} epochs")
-            fitted = self._fit("ae_kmeans", x, None, "pretraining",
-                               ae_weights=self.weights if pretrained else None)
+            try:
+                fitted = self._fit("ae_kmeans", x, None, "pretraining",
+                                   ae_weights=self.weights if pretrained else None)
+            except dec.PretrainingCollapsed as collapse:
+                self._record_collapse(collapse)
+                return
             if not pretrained:
                 fitted.save_autoencoder_weights(self.weights)
                 self.state["pretrain"] = {**fitted.pretrain_,
@@ -171,6 +175,16 @@ class Seed:
                                    checkpoint_dir=os.path.join(self.work, checkpoint))
         return fitted.fit(x, y)
 
+    def _record_collapse(self, collapse):
+        """A seed whose pretraining collapsed keeps the record of it, and is
+        done: the autoencoder methods do not run on it (rerunning would
+        collapse again)."""
+        self.state["pretrain"] = {"collapsed": {"epoch": collapse.epoch, "loss": collapse.loss,
+                                                "data_variance": collapse.data_variance}}
+        self.say(f"{collapse} The autoencoder methods do not run on this seed (recorded in "
+                 f"{self.path}; delete that file to try again).")
+        self._save()
+
     def _forget_results_of_lost_weights(self):
         """Results recorded from an autoencoder whose weights are gone (a new
         checkout: work/ is not in git) would mix with results from the new
@@ -204,9 +218,16 @@ def seed_path(out, seed):
     return os.path.join(out, f"seed_{seed}.json")
 
 
+def _done(state, method):
+    """Whether ``state`` (a seed's JSON) holds ``method``'s result, or it cannot
+    have one: an autoencoder method on a seed whose pretraining collapsed."""
+    return method in state.get("metrics", {}) or (
+        method not in methods.RAW_METHODS and "collapsed" in (state.get("pretrain") or {}))
+
+
 def _is_complete(out, seed, todo_methods):
-    done = (read_json(seed_path(out, seed)) or {}).get("metrics", {})
-    return all(m in done for m in todo_methods)
+    state = read_json(seed_path(out, seed)) or {}
+    return all(_done(state, m) for m in todo_methods)
 
 
 def _time_left(out, seeds_left, todo_methods, work_dir):
@@ -221,7 +242,7 @@ def _time_left(out, seeds_left, todo_methods, work_dir):
                 times.setdefault(stage, []).append(seconds)
     stages = []  # one list of stages to run per seed left
     for seed in seeds_left:
-        missing = [m for m in todo_methods if m not in runs.get(seed, {}).get("metrics", {})]
+        missing = [m for m in todo_methods if not _done(runs.get(seed, {}), m)]
         weights = os.path.join(work_dir, f"seed_{seed}", AE_WEIGHTS_FILE)
         if any(m not in methods.RAW_METHODS for m in missing) and not os.path.isfile(weights):
             missing.append("pretrain")

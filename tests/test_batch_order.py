@@ -17,13 +17,15 @@ SEEN = []
 
 @keras.saving.register_keras_serializable(package="test_batch_order")
 class _Recorder(keras.layers.Layer):
-    """Passes its input on and records the sample ids (column 0) it saw."""
+    """Passes its input on and records the sample ids (column 0) it trained on
+    (not those of pretraining's look at its outputs, ``dec.CollapseCheck``)."""
 
     def compute_output_shape(self, shape):
         return shape
 
-    def call(self, x):
-        SEEN.append(keras.ops.convert_to_numpy(x[:, 0]).round().astype(int).tolist())
+    def call(self, x, training=None):
+        if training:
+            SEEN.append(keras.ops.convert_to_numpy(x[:, 0]).round().astype(int).tolist())
         return x
 
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from deepcluster_keras import cli
+from deepcluster_keras import cli, dec
 
 
 def run_cli(*args, cwd=None):
@@ -63,6 +63,16 @@ def test_bad_input_exits_with_message(tmp_path, capsys):
     code = cli.main(["reproduce", "--tol", "1.5", "--out", str(tmp_path)])
     assert code == 2 and "The 'tol' parameter of DEC must be a float in the range [0.0, 1.0)" in \
         capsys.readouterr().err
+
+
+def test_a_collapsed_pretraining_exits_with_its_message(tmp_path, capsys, monkeypatch):
+    def collapses(*args, **kwargs):
+        raise dec.PretrainingCollapsed(3, 0.087, 0.086)
+
+    monkeypatch.setattr(dec, "pretrain", collapses)
+    code = cli.main(["run", "--pretrain-epochs", "5", "--out", str(tmp_path)])
+    assert code == 1
+    assert "error: Pretraining collapsed at epoch 3" in capsys.readouterr().err
 
 
 def test_param_flags_set_a_methods_own_parameters(tmp_path, capsys):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepcluster_keras import (
-    autoencoder, build_clustering_model, init_centres, metrics, pretrain, self_train,
+    PretrainingCollapsed, autoencoder, build_clustering_model, init_centres, metrics, pretrain, self_train,
     target_distribution,
 )
 
@@ -88,6 +88,29 @@ def test_pretrain_resumes_from_checkpoint(tmp_path, blobs):
     with pytest.raises(ValueError, match="older version.*Delete .*pretrain_checkpoint.json"):
         pretrain(autoencoder((5, 8, 2))[0], x, epochs=4, verbose=0, optimizer="adam",
                  checkpoint_dir=tmp_path, checkpoint_every=2)
+
+
+def test_pretraining_stops_and_says_so_when_the_autoencoder_collapses(blobs):
+    """A layer whose ReLUs are all dead leaves the output the same for every
+    input (as SGD(1.0, momentum 0.9) did on Fashion-MNIST seed 1): pretraining
+    stops three epochs later instead of running on."""
+    x, _ = blobs
+    keras.utils.set_random_seed(0)
+    ae, _ = autoencoder((5, 8, 2))
+    dead = ae.get_layer("decoder_1")
+    dead.set_weights([np.zeros_like(w) for w in dead.get_weights()[:1]] + [-np.ones(8)])
+    with pytest.raises(PretrainingCollapsed, match="collapsed at epoch 3.*same output.*"
+                                                   "another seed") as caught:
+        pretrain(ae, x, epochs=20, verbose=0, optimizer=keras.optimizers.SGD(0.01))
+    assert caught.value.epoch == 3
+    np.testing.assert_allclose(caught.value.data_variance,
+                               x[:: len(x) // 512 or 1][:512].var(0).mean())
+    assert caught.value.loss >= caught.value.data_variance * 0.99  # no better than the mean
+    # The same network alive trains on through all its epochs.
+    keras.utils.set_random_seed(0)
+    info = pretrain(autoencoder((5, 8, 2))[0], x, epochs=5, verbose=0,
+                    optimizer=keras.optimizers.SGD(0.01))
+    assert len(info["loss"]) == 5
 
 
 def _blobs_model(x, y):

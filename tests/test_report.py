@@ -178,3 +178,14 @@ def test_rates_against_the_port(tmp_path):
     write_seed(no_dec, 0, {"ae_kmeans": 0.91, "dkm": 0.93}, dataset="mnist", n_clusters=10)
     page = report.results_document([str(no_dec)], "x")
     assert "AE + K-means ACC >= 0.90: 1 of 1 seeds" in page and "DEC ACC >= 0.96" not in page
+
+
+def test_summary_of_a_folder_whose_only_seed_collapsed(tmp_path):
+    write_seed(tmp_path, 1, {})
+    path = tmp_path / "seed_1.json"
+    run = json.loads(path.read_text())
+    run["pretrain"] = {"collapsed": {"epoch": 3, "loss": 0.087, "data_variance": 0.086}}
+    path.write_text(json.dumps(run))
+    markdown = report.summarize(str(tmp_path))["markdown"]
+    assert markdown.endswith("no autoencoder method ran): seed 1 at epoch 3.")
+    assert "| seed |" not in markdown, "no timings table without timings"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from deepcluster_keras import dec, estimator, methods, reproduce
+from deepcluster_keras import dec, estimator, methods, report, reproduce
 
 #: A quick recipe for the tests.
 RECIPE = dict(pretrain_epochs=2, pretrain_optimizer="adam", maxiter=40, update_interval=10,
@@ -111,6 +111,39 @@ def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, 
     run(tmp_path, methods=["idec"], out="alone", x=x, y=y)
     idec_alone = json.loads((alone / "seed_0.json").read_text())["metrics"]["idec"]
     assert idec_alone == pytest.approx(both["metrics"]["idec"], abs=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # may stop at maxiter
+def test_a_seed_whose_pretraining_collapsed_is_recorded_and_not_run_again(tmp_path, scaled_blobs,
+                                                                        monkeypatch):
+    x, y = scaled_blobs
+    real_pretrain, calls = dec.pretrain, []
+
+    def collapses_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # seed 0's
+            raise dec.PretrainingCollapsed(3, 0.087, 0.086)
+        return real_pretrain(*args, **kwargs)
+
+    monkeypatch.setattr(dec, "pretrain", collapses_first)
+    summary = run(tmp_path, [0, 1], x=x, y=y)
+    out = tmp_path / "results"
+    seed_0 = json.loads((out / "seed_0.json").read_text())
+    assert seed_0["complete"] and set(seed_0["metrics"]) == {"kmeans_raw"}
+    assert seed_0["pretrain"]["collapsed"] == {"epoch": 3, "loss": 0.087, "data_variance": 0.086}
+    assert set(json.loads((out / "seed_1.json").read_text())["metrics"]) == {
+        "kmeans_raw", "ae_kmeans", "dec"}
+    assert summary["complete_seeds"] == [0, 1] and summary["collapsed_seeds"] == {0: 3}
+    assert "| DEC | 1 |" in summary["markdown"]
+    assert "Pretraining collapsed (" in summary["markdown"] and "seed 0 at epoch 3." in summary["markdown"]
+    # It counts as a seed that did not reach the tutorial's figures.
+    assert report.tutorial_rates(str(out))["dec"]["seeds"] == 2
+    table = report.comparison_table([str(out)])
+    assert "| DEC | 1 (+1 collapsed) |" in table and "| K-means, raw data | 2 |" in table
+    # A rerun does not pretrain seed 0 again: the record is its result.
+    calls.clear()
+    run(tmp_path, [0, 1], x=x, y=y)
+    assert not calls
 
 
 def test_results_of_an_autoencoder_whose_weights_are_gone_are_run_again(tmp_path, blobs, capsys):
