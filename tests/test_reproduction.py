@@ -7,7 +7,7 @@ Two parts:
   the tutorial's settings, and a pinned seed that reached 0.96 run again. The DEC test runs (or continues) the reproduction
   command in ``$DEEPCLUSTER_REPRODUCTION_DIR`` (default: ``results/mnist`` in
   this repository), which skips the seeds already done there, so pointing it
-  at a finished run only checks its summary.
+  at a finished run only checks its summary, over all the seeds it holds.
 * A small regression in the default run: MNIST-test (10,000 images) with 30
   pretraining epochs and maxiter 2000, seed 0 of ``benchmarks/calibrate.sh``'s
   MNIST-test line, on one thread; seeds 0-4 are in
@@ -44,7 +44,8 @@ def test_dec_reproduction_over_five_seeds(shared_mnist):
     out = os.environ.get("DEEPCLUSTER_REPRODUCTION_DIR", str(REPO / "results" / "mnist"))
     summary = reproduce.reproduce(seeds=[0, 1, 2, 3, 4], dataset="mnist", data_dir=str(shared_mnist),
                                   out=out)
-    assert summary["complete_seeds"] == [0, 1, 2, 3, 4]
+    # The summary covers every seed of the folder (results/mnist goes on to 14).
+    assert {0, 1, 2, 3, 4} <= set(summary["complete_seeds"])
     dec, ae_kmeans = summary["methods"]["dec"]["stats"]["acc"], summary["methods"]["ae_kmeans"]["stats"]["acc"]
     # Every criterion is checked, and all that fail are reported together.
     criteria = {
