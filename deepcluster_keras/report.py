@@ -60,6 +60,11 @@ def wilson_interval(successes, n, z=1.959964):
     return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
 
 
+def collapsed(run):
+    """Whether ``run`` (a seed's JSON) records a pretraining that collapsed."""
+    return "collapsed" in (run.get("pretrain") or {})
+
+
 def tutorial_rates(folder):
     """How often the seeds in ``folder`` reach the tutorial's figures (DEC ACC >= 0.96,
     AE + K-means ACC >= 0.90): count, seeds, Wilson 95% interval, and Fisher's exact
@@ -74,7 +79,7 @@ def tutorial_rates(folder):
                                    ("ae_kmeans", 0.90, "ae_kmeans_acc_at_least_0.90")):
         accs = [r["metrics"][method]["acc"] for r in runs if method in r["metrics"]]
         if accs:
-            accs += [0.0 for r in runs if "collapsed" in (r.get("pretrain") or {})]
+            accs += [0.0 for r in runs if collapsed(r)]
         k, n = sum(a >= threshold for a in accs), len(accs)
         theirs = port[key]
         rates[method] = {
@@ -151,7 +156,7 @@ def _summary(out, seeds):
                               for s, r in runs.items() if method in r.get("confusion", {})},
         }
     summary["collapsed_seeds"] = {s: r["pretrain"]["collapsed"]["epoch"] for s, r in runs.items()
-                                  if "collapsed" in (r.get("pretrain") or {})}
+                                  if collapsed(r)}
     summary["seconds_per_seed"] = {s: r["seconds"] for s, r in runs.items()}
     summary["throughput_per_seed"] = {s: r["throughput"] for s, r in runs.items()}
     summary["markdown"] = markdown_table(summary)
@@ -274,11 +279,11 @@ def comparison_table(folders):
             "`python -m deepcluster_keras reproduce --out FOLDER`.")
     for folder, seeds in found.items():
         summary = _summary(folder, seeds)
-        recipe, collapsed = summary["recipe"], len(summary["collapsed_seeds"])
+        recipe, n_collapsed = summary["recipe"], len(summary["collapsed_seeds"])
         for method, entry in summary["methods"].items():
             st = entry["stats"]
             n_seeds = f"{len(entry['per_seed'])}" + (
-                f" (+{collapsed} collapsed)" if collapsed and method not in RAW_METHODS else "")
+                f" (+{n_collapsed} collapsed)" if n_collapsed and method not in RAW_METHODS else "")
             setting = ("raw data" if method in RAW_METHODS else f"{recipe['autoencoder']}, "
                        f"{recipe['pretrain_epochs']} epochs{_self_training_note(recipe)}")
             setting += _own_params_note(recipe, ", ", method)

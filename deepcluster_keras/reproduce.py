@@ -222,7 +222,7 @@ def _done(state, method):
     """Whether ``state`` (a seed's JSON) holds ``method``'s result, or it cannot
     have one: an autoencoder method on a seed whose pretraining collapsed."""
     return method in state.get("metrics", {}) or (
-        method not in methods.RAW_METHODS and "collapsed" in (state.get("pretrain") or {}))
+        method not in methods.RAW_METHODS and report.collapsed(state))
 
 
 def _is_complete(out, seed, todo_methods):
