@@ -114,11 +114,8 @@ class CollapseCheck(keras.callbacks.Callback):
         self.in_a_row, self.collapsed = 0, None
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.data_variance == 0:  # constant data: nothing to tell apart
-            return
-        output = keras.ops.convert_to_numpy(self.model(self.probe, training=False))
-        spread = float(np.var(output, axis=0).mean())
-        self.in_a_row = self.in_a_row + 1 if spread <= self.rtol * self.data_variance else 0
+        same = gives_one_output(self.model, self.probe, self.rtol)
+        self.in_a_row = self.in_a_row + 1 if same else 0
         if self.in_a_row >= self.patience:
             self.collapsed = PretrainingCollapsed(epoch + 1, (logs or {}).get("loss", np.nan),
                                                   self.data_variance)
@@ -127,6 +124,22 @@ class CollapseCheck(keras.callbacks.Callback):
 
 #: Samples on which :class:`CollapseCheck` looks at the autoencoder's outputs.
 COLLAPSE_PROBE_SIZE = 512
+
+
+def collapse_probe(x):
+    """At most :data:`COLLAPSE_PROBE_SIZE` samples spread evenly over ``x``."""
+    return x[:: max(len(x) // COLLAPSE_PROBE_SIZE, 1)][:COLLAPSE_PROBE_SIZE]
+
+
+def gives_one_output(autoencoder, probe, rtol=1e-6):
+    """Whether ``autoencoder``'s outputs on ``probe`` vary by at most ``rtol``
+    times the probe's own variance (per feature, averaged): a collapsed
+    autoencoder. False on constant data, where there is nothing to tell apart."""
+    data_variance = float(np.var(probe, axis=0).mean())
+    if data_variance == 0:
+        return False
+    output = keras.ops.convert_to_numpy(autoencoder(probe, training=False))
+    return float(np.var(output, axis=0).mean()) <= rtol * data_variance
 
 
 def target_distribution(q):
@@ -213,7 +226,7 @@ def pretrain(
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
     initial_epoch, earlier = 0, {"loss": [], "seconds": 0.0, "seed": seed}
-    collapse = CollapseCheck(x[:: max(len(x) // COLLAPSE_PROBE_SIZE, 1)][:COLLAPSE_PROBE_SIZE])
+    collapse = CollapseCheck(collapse_probe(x))
     callbacks = list(callbacks) + [keras.callbacks.TerminateOnNaN(), collapse]
     checkpoint = None
     if checkpoint_dir is not None and epochs > 0:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from deepcluster_keras import (
-    PretrainingCollapsed, autoencoder, build_clustering_model, init_centres, metrics, pretrain, self_train,
-    target_distribution,
+    PretrainingCollapsed, autoencoder, build_clustering_model, init_centres, metrics, pretrain,
+    self_train, target_distribution,
 )
 
 

@@ -1,5 +1,6 @@
 import warnings
 
+import keras
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -197,6 +198,25 @@ def test_given_pretrained_weights_are_shared_and_not_trained_again(fitted, tmp_p
     # With no self-training the labels are the nearest centres: AE + K-means.
     np.testing.assert_array_equal(start.labels_, start.kmeans_labels_)
     np.testing.assert_array_equal(start.cluster_centers_, KMeans_centres(start, x))
+
+
+def test_loaded_weights_that_give_one_output_are_named_in_a_warning(fitted, tmp_path):
+    """Pretraining stops when the autoencoder collapses; weights written
+    elsewhere (an older run, another tool) are checked when loaded."""
+    estimator, x, y = fitted
+    good = estimator.save_autoencoder_weights(tmp_path / "good.weights.h5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the working autoencoder loads without a warning
+        DEC(3, **{**FAST, "maxiter": 0}, ae_weights=str(good)).fit(x)
+    ae = keras.models.clone_model(estimator.autoencoder_)
+    ae.set_weights(estimator.autoencoder_.get_weights())
+    kernel, bias = ae.layers[-2].get_weights()  # the last hidden layer, every ReLU off:
+    ae.layers[-2].set_weights([np.zeros_like(kernel), -np.ones_like(bias)])
+    path = tmp_path / "dead.weights.h5"
+    ae.save_weights(path)
+    with pytest.warns(UserWarning, match=r"loaded from ae_weights='.*dead.weights.h5' gives the "
+                                         "same output for every input.*another seed"):
+        DEC(3, **{**FAST, "maxiter": 0}, ae_weights=str(path)).fit(x)
 
 
 def KMeans_centres(estimator, x):

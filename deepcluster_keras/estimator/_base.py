@@ -91,6 +91,18 @@ class _Saved:
         return estimator
 
 
+def _warn_if_collapsed(ae, X, source):
+    """Warn when loaded weights give one output for every input of ``X``
+    (pretraining checks this itself, weights written elsewhere are not
+    checked there): clusters of such an embedding mean little."""
+    if dec.gives_one_output(ae, dec.collapse_probe(X)):
+        warnings.warn(
+            f"The autoencoder loaded from {source} gives the same output for every input: "
+            "its pretraining collapsed (see PretrainingCollapsed), so clusters found on its "
+            "embedding mean little. Pretrain it again with another seed or "
+            "pretrain_optimizer='adam'.", UserWarning, stacklevel=4)
+
+
 def _warn_if_clusters_empty(estimator):
     """Warn when ``estimator.labels_`` use fewer than its ``n_clusters``
     clusters (a ``ConvergenceWarning``, as scikit-learn's K-means gives for
@@ -212,10 +224,13 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
         if self.ae_weights is not None:
             say(f"Autoencoder: loading {self.ae_weights}")
             autoencoders.load_autoencoder_weights(ae, self.ae_weights)
+            _warn_if_collapsed(ae, X, f"ae_weights={os.fspath(self.ae_weights)!r}")
             return {"loaded_from": os.path.abspath(self.ae_weights), "seconds": 0.0}
         if progress is not None and progress.pretrained():
             say(f"Autoencoder: loading the pretrained weights in {progress.directory}")
-            return progress.load_pretrained(ae)
+            info = progress.load_pretrained(ae)
+            _warn_if_collapsed(ae, X, f"the checkpoint in {progress.directory}")
+            return info
         say(f"Autoencoder: pretraining {self.pretrain_epochs} epochs")
         callbacks = [dec.EpochProgress(self.pretrain_epochs)] if self.verbose == 1 else []
         info = dec.pretrain(
