@@ -79,7 +79,12 @@ def test_the_pinned_seed_reaches_the_tutorials_96_percent(shared_mnist, tmp_path
     assert done.returncode == 0, done.stderr[-3000:]
     seed = json.loads((tmp_path / f"seed_{PINNED_SEED}.json").read_text())
     ae_kmeans, dec = seed["metrics"]["ae_kmeans"]["acc"], seed["metrics"]["dec"]["acc"]
-    assert ae_kmeans >= 0.90 and dec >= 0.96, (ae_kmeans, dec)
+    before = recorded["metrics"]
+    assert ae_kmeans >= 0.90 and dec >= 0.96, (
+        f"seed {PINNED_SEED}: AE + K-means {ae_kmeans:.3f}, DEC {dec:.3f} on "
+        f"{seed['versions'].get('cpu')!r}; recorded: {before['ae_kmeans']['acc']:.3f} and "
+        f"{before['dec']['acc']:.3f} on {recorded['versions'].get('cpu', 'an unrecorded CPU')!r} "
+        f"({threads} threads). Results on a CPU depend on its model as well as its threads.")
 
 
 @pytest.mark.slow
