@@ -70,3 +70,27 @@ def test_pretraining_loss_groups_share_a_colour_and_late_epochs_are_linear():
     assert list(a0.get_xdata()) == [2, 3] and list(reference.get_xdata()) == [3]
     assert ax.get_xscale() == "linear" and ax.get_yscale() == "linear"
     plt.close(ax.get_figure())
+
+
+def test_training_curves_script_draws_each_seed_that_trained_the_method(tmp_path, capsys):
+    """benchmarks/training_curves.py: a row per seed with the method's history,
+    the start / best / last line printed, a clear stop when no seed has one."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "training_curves.py"
+    spec = importlib.util.spec_from_file_location("training_curves", script)
+    curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curves)
+    history = {"epoch": [0, 1, 2, 3], "acc": [0.80, 0.90, 0.85, 0.70], "nmi": [0.7, 0.8, 0.8, 0.6],
+               "loss": [None, 99.0, 95.0, 91.0], "delta_label": [0.0, 0.1, 0.05, 0.02]}
+    (tmp_path / "seed_0.json").write_text(json.dumps(
+        {"seed": 0, "metrics": {"vade": {}}, "training": {"vade": {"history": history}}}))
+    (tmp_path / "seed_1.json").write_text(json.dumps({"seed": 1, "metrics": {}, "training": {}}))
+    out = tmp_path / "vade.png"
+    curves.main([str(tmp_path), "--method", "vade", "--out", str(out)])
+    assert "seed 0: start 0.800  best 0.900 at 1  last 0.700  loss 99 -> 91" in capsys.readouterr().out
+    assert plt.imread(out).shape[0] < 3.4 * 120 * 1.5, "one row: seed 1 has no vade history"
+    with pytest.raises(SystemExit, match="No seed in .* has a dkm history"):
+        curves.main([str(tmp_path), "--method", "dkm", "--out", str(out)])
