@@ -108,7 +108,7 @@ class CollapseCheck(keras.callbacks.Callback):
     def __init__(self, probe, rtol=1e-6, patience=3):
         super().__init__()
         self.probe, self.rtol, self.patience = probe, rtol, patience
-        self.data_variance = float(np.var(probe, axis=0).mean())
+        self.data_variance = _spread(probe)
 
     def on_train_begin(self, logs=None):
         self.in_a_row, self.collapsed = 0, None
@@ -126,6 +126,11 @@ class CollapseCheck(keras.callbacks.Callback):
 COLLAPSE_PROBE_SIZE = 512
 
 
+def _spread(values):
+    """The variance over samples, averaged over features."""
+    return float(np.var(values, axis=0).mean())
+
+
 def collapse_probe(x):
     """At most :data:`COLLAPSE_PROBE_SIZE` samples spread evenly over ``x``."""
     return x[:: max(len(x) // COLLAPSE_PROBE_SIZE, 1)][:COLLAPSE_PROBE_SIZE]
@@ -135,11 +140,11 @@ def gives_one_output(autoencoder, probe, rtol=1e-6):
     """Whether ``autoencoder``'s outputs on ``probe`` vary by at most ``rtol``
     times the probe's own variance (per feature, averaged): a collapsed
     autoencoder. False on constant data, where there is nothing to tell apart."""
-    data_variance = float(np.var(probe, axis=0).mean())
+    data_variance = _spread(probe)
     if data_variance == 0:
         return False
-    output = keras.ops.convert_to_numpy(autoencoder(probe, training=False))
-    return float(np.var(output, axis=0).mean()) <= rtol * data_variance
+    return _spread(keras.ops.convert_to_numpy(autoencoder(probe, training=False))) <= (
+        rtol * data_variance)
 
 
 def target_distribution(q):
