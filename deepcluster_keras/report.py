@@ -106,13 +106,16 @@ def rate_line(folder):
 
 
 def seed_files(out):
-    return [os.path.join(out, f) for f in sorted(os.listdir(out))
-            if f.startswith("seed_") and f.endswith(".json")]
+    """The ``seed_<N>.json`` files in ``out``, in the order of their seeds (10 after 9)."""
+    seeds = {f: f[len("seed_"):-len(".json")] for f in os.listdir(out)
+             if f.startswith("seed_") and f.endswith(".json")}
+    return [os.path.join(out, f) for f in sorted((f for f in seeds if seeds[f].isdigit()),
+                                                 key=lambda f: int(seeds[f]))]
 
 
 def folder_seeds(out):
     """The seeds that have a ``seed_<N>.json`` in ``out``, sorted."""
-    return sorted(int(os.path.basename(p)[len("seed_"):-len(".json")]) for p in seed_files(out))
+    return [int(os.path.basename(p)[len("seed_"):-len(".json")]) for p in seed_files(out)]
 
 
 def summarize(out, seeds=None):
