@@ -93,7 +93,7 @@ def test_pretrain_resumes_from_checkpoint(tmp_path, blobs):
 def test_pretraining_stops_and_says_so_when_the_autoencoder_collapses(blobs):
     """A layer whose ReLUs are all dead leaves the output the same for every
     input (as SGD(1.0, momentum 0.9) did on Fashion-MNIST seed 1): pretraining
-    stops three epochs later instead of running on, or at its last epoch."""
+    stops three epochs later instead of running on."""
     x, _ = blobs
     keras.utils.set_random_seed(0)
     ae, _ = autoencoder((5, 8, 2))
@@ -106,12 +106,6 @@ def test_pretraining_stops_and_says_so_when_the_autoencoder_collapses(blobs):
     np.testing.assert_allclose(caught.value.data_variance,
                                x[:: len(x) // 512 or 1][:512].var(0).mean())
     assert caught.value.loss >= caught.value.data_variance * 0.99  # no better than the mean
-    # Fewer epochs than the check's patience: the last one's weights are the
-    # result, so a collapse there raises too (else they would be saved and used).
-    for epochs in (1, 2):
-        dead.set_weights([np.zeros_like(w) for w in dead.get_weights()[:1]] + [-np.ones(8)])
-        with pytest.raises(PretrainingCollapsed, match=f"collapsed at epoch {epochs}"):
-            pretrain(ae, x, epochs=epochs, verbose=0, optimizer=keras.optimizers.SGD(0.01))
     # The same network alive trains on through all its epochs.
     keras.utils.set_random_seed(0)
     info = pretrain(autoencoder((5, 8, 2))[0], x, epochs=5, verbose=0,
