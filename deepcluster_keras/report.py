@@ -7,6 +7,7 @@ beside this module.
 
 import json
 import os
+import re
 import warnings
 
 import numpy as np
@@ -105,17 +106,20 @@ def rate_line(folder):
     return lines
 
 
+def _seed_paths(out):
+    """``{N: path}`` of the ``seed_<N>.json`` files in ``out``, by seed (10 after 9)."""
+    found = (re.fullmatch(r"seed_(\d+)\.json", f) for f in os.listdir(out))
+    return dict(sorted((int(m[1]), os.path.join(out, m[0])) for m in found if m))
+
+
 def seed_files(out):
-    """The ``seed_<N>.json`` files in ``out``, in the order of their seeds (10 after 9)."""
-    seeds = {f: f[len("seed_"):-len(".json")] for f in os.listdir(out)
-             if f.startswith("seed_") and f.endswith(".json")}
-    return [os.path.join(out, f) for f in sorted((f for f in seeds if seeds[f].isdigit()),
-                                                 key=lambda f: int(seeds[f]))]
+    """The ``seed_<N>.json`` files in ``out``, in the order of their seeds."""
+    return list(_seed_paths(out).values())
 
 
 def folder_seeds(out):
     """The seeds that have a ``seed_<N>.json`` in ``out``, sorted."""
-    return [int(os.path.basename(p)[len("seed_"):-len(".json")]) for p in seed_files(out)]
+    return list(_seed_paths(out))
 
 
 def summarize(out, seeds=None):
