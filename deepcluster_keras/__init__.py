@@ -1,79 +1,52 @@
 """Deep clustering with Keras 3: DEC as in the tutorials, and beyond."""
 
+import importlib
 import os
 import sys
-import tempfile
-
-
-def _import_keras_quietly():
-    """Import Keras; for the command line, without TensorFlow's start-up lines.
-
-    TensorFlow's C++ side prints CUDA probing and oneDNN notices while it
-    loads, before its log level applies, so for the command line
-    (``python -m deepcluster_keras``, ``deepcluster-keras``) they are held
-    back (and shown if the import fails); ``TF_CPP_MIN_LOG_LEVEL=3`` hides
-    the ones that come later. Other users see TensorFlow as it is.
-    """
-    command_line = sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0]) == "deepcluster-keras"
-    if not command_line or "keras" in sys.modules:
-        import keras  # noqa: F401
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            import keras  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            held.seek(0)
-            sys.stderr.write(held.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-_import_keras_quietly()
-
-from deepcluster_keras.layers import ClusteringLayer, KMeansLayer
-from deepcluster_keras.dec import (
-    PretrainingCollapsed,
-    build_clustering_model,
-    init_centres,
-    pretrain,
-    self_train,
-    target_distribution,
-)
-from deepcluster_keras.autoencoders import autoencoder, conv_autoencoder
-from deepcluster_keras.datasets import load_data
-from deepcluster_keras.estimator import (DAC, DEC, DESOM, DKM, IDEC, IMSAT, RIM,
-                                         AlternatingKMeans, VaDE)
-from deepcluster_keras import metrics
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ClusteringLayer",
-    "KMeansLayer",
-    "DEC",
-    "IDEC",
-    "DKM",
-    "AlternatingKMeans",
-    "DESOM",
-    "VaDE",
-    "RIM",
-    "IMSAT",
-    "DAC",
-    "target_distribution",
-    "autoencoder",
-    "conv_autoencoder",
-    "pretrain",
-    "PretrainingCollapsed",
-    "init_centres",
-    "build_clustering_model",
-    "self_train",
-    "load_data",
-    "metrics",
-]
+#: Where each public name lives.
+_PUBLIC = {
+    "ClusteringLayer": "layers", "KMeansLayer": "layers",
+    "DEC": "estimator", "IDEC": "estimator", "DKM": "estimator", "AlternatingKMeans": "estimator",
+    "DESOM": "estimator", "VaDE": "estimator", "RIM": "estimator", "IMSAT": "estimator",
+    "DAC": "estimator",
+    "target_distribution": "dec", "pretrain": "dec", "PretrainingCollapsed": "dec",
+    "init_centres": "dec", "build_clustering_model": "dec", "self_train": "dec",
+    "autoencoder": "autoencoders", "conv_autoencoder": "autoencoders",
+    "load_data": "datasets",
+    "metrics": None,
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name):
+    """The public names, imported when first used (PEP 562)."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _PUBLIC[name]
+    value = importlib.import_module(f"{__name__}.{module or name}")
+    if module is not None:
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
+
+def _on_the_command_line():
+    """Whether this process is ``python -m deepcluster_keras`` or the
+    ``deepcluster-keras`` script: then :mod:`cli` reads the arguments before
+    TensorFlow starts (``--help`` in a second, not ten)."""
+    return sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0]) == "deepcluster-keras"
+
+
+if not _on_the_command_line():
+    from deepcluster_keras._startup import import_keras
+
+    import_keras()
+    # Importing the package registers ClusteringLayer and KMeansLayer with Keras,
+    # so a saved model loads with plain keras.saving.load_model.
+    for _name in __all__:
+        __getattr__(_name)
+    del _name

@@ -3,20 +3,18 @@
 A thin layer over the library: each sub-command parses its flags and calls
 one function (:func:`run.run`, :func:`reproduce.reproduce`,
 :func:`report.results_document`). The recipe's flags and their defaults
-come from the estimators' parameters.
+come from the estimators' parameters. The arguments are read before
+TensorFlow starts, so ``--help`` and a mistyped flag answer at once.
 """
 
 import argparse
 import ast
+import os
 import shlex
 import sys
 
-from deepcluster_keras import methods, report
+from deepcluster_keras import methods
 from deepcluster_keras.datasets import DATA_DIR_ENV, DATASETS
-from deepcluster_keras.dec import PretrainingCollapsed
-from deepcluster_keras.persistence import atomic_write_text
-from deepcluster_keras.run import run
-from deepcluster_keras.reproduce import reproduce
 
 
 def _int_at_least(minimum):
@@ -105,15 +103,10 @@ def parser():
         description="Fit one method and write results.json, the model (.keras), the "
         "autoencoder weights and plots to --out. Interrupted? The same command continues it.")
     _add_recipe_flags(one, "digits")
-    one.add_argument("--method", default="dec", choices=methods.METHODS,
-                     help="dec (default); idec: DEC keeping the decoder (loss gamma*KL + MSE); "
-                     "dkm: Deep k-Means (continuous K-means, centres trained with the network); "
-                     "alternating_kmeans: K-means reset every epoch between epochs of "
-                     "reconstruction + K-means cost; rim, imsat: a softmax network trained on the "
-                     "raw data by information maximisation (IMSAT: with self-augmentation, VAT) "
-                     "(these four with their estimators' defaults); "
-                     "kmeans_raw: K-means on the raw data; ae_ALGORITHM: a classical algorithm "
-                     "on the pretrained embedding")
+    one.add_argument("--method", default="dec", choices=methods.METHODS, metavar="METHOD",
+                     help=methods.help_text() + ". The recipe's flags below set the "
+                     "autoencoder's methods; the others run with their estimators' defaults "
+                     "unless --param sets one")
     one.add_argument("--n-clusters", type=_int_at_least(2), default=None,
                      help="number of clusters (default: the number of classes)")
     one.add_argument("--seed", type=_at_least_0, default=0, help="random seed (default: %(default)s)")
@@ -167,18 +160,25 @@ def _recipe(args, default_method=None):
 
 
 def _run(args):
+    from deepcluster_keras.run import run
+
     run(args.method, _recipe(args, default_method=args.method), dataset=args.dataset, data_dir=args.data_dir,
         n_clusters=args.n_clusters, seed=args.seed, ae_weights=args.ae_weights, out=args.out,
         plots=not args.no_plots, verbose=0 if args.quiet else 1)
 
 
 def _reproduce(args):
+    from deepcluster_keras.reproduce import reproduce
+
     reproduce(_recipe(args), args.seeds, dataset=args.dataset, data_dir=args.data_dir,
               out=args.out, work_dir=args.work_dir, methods_=args.methods,
               verbose=0 if args.quiet else 2)
 
 
 def _table(args):
+    from deepcluster_keras import report
+    from deepcluster_keras.persistence import atomic_write_text
+
     command = "python -m deepcluster_keras table " + " ".join(map(shlex.quote, args.folders))
     if args.out:
         command += f" --out {shlex.quote(args.out)}"
@@ -191,6 +191,12 @@ def _table(args):
 
 def main(argv=None):
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's later notices too
+    from deepcluster_keras._startup import import_keras
+
+    import_keras()
+    from deepcluster_keras.dec import PretrainingCollapsed
+
     try:
         args.handler(args)
     except (ValueError, FileNotFoundError) as error:

@@ -23,23 +23,64 @@ methods start from its saved weights.
 import json
 import time
 
-from deepcluster_keras import classical
-from deepcluster_keras.estimator import (DAC, DEC, DESOM, DKM, IDEC, IMSAT, RIM,
-                                         AlternatingKMeans, VaDE)
+import importlib
 
-#: Every method, in the order a run does them.
-METHODS = (("kmeans_raw",) + tuple(f"ae_{m}" for m in classical.METHODS)
-           + ("dec", "idec", "dkm", "alternating_kmeans", "desom", "vade", "rim", "imsat", "dac"))
+from deepcluster_keras import classical
+
+#: Every method, in the order a run does them: its name in tables, its
+#: estimator in :mod:`deepcluster_keras.estimator` (None: a classical
+#: algorithm), and what it does, as the command line's help says it.
+REGISTRY = {
+    "kmeans_raw": ("K-means, raw data", None, "K-means on the raw data"),
+    "ae_kmeans": ("AE + K-means", None, "K-means on the pretrained embedding (DEC's start)"),
+    "ae_gmm": ("AE + GMM", None, "a Gaussian mixture on the pretrained embedding"),
+    "ae_agglomerative": ("AE + agglomerative", None, "Ward's agglomerative clustering on the "
+                         "pretrained embedding"),
+    "ae_spectral": ("AE + spectral", None, "spectral clustering on the pretrained embedding"),
+    "ae_dbscan": ("AE + DBSCAN", None, "DBSCAN on the pretrained embedding (finds its own "
+                  "number of clusters)"),
+    "dec": ("DEC", "DEC", "the tutorial's self-training on KL(P || Q) (default)"),
+    "idec": ("IDEC", "IDEC", "DEC keeping the decoder (loss gamma*KL + MSE)"),
+    "dkm": ("DKM", "DKM", "Deep k-Means: continuous K-means, centres trained with the network"),
+    "alternating_kmeans": ("alternating K-means", "AlternatingKMeans",
+                           "K-means reset every epoch between epochs of reconstruction + "
+                           "K-means cost"),
+    "desom": ("DESOM", "DESOM", "a self-organising map on the embedding, trained with the "
+              "autoencoder, its units merged into clusters"),
+    "vade": ("VaDE", "VaDE", "a VAE with a Gaussian-mixture prior, from the pretrained "
+             "autoencoder"),
+    "rim": ("RIM", "RIM", "a softmax network on the raw data, maximising the information "
+            "between data and clusters"),
+    "imsat": ("IMSAT", "IMSAT", "RIM with self-augmentation (VAT)"),
+    "dac": ("DAC", "DAC", "a convolutional network trained on the image pairs it labels "
+            "itself, no autoencoder"),
+}
+METHODS = tuple(REGISTRY)
 #: The tutorial's three figures.
 TUTORIAL_METHODS = ("kmeans_raw", "ae_kmeans", "dec")
-NAMES = {"kmeans_raw": "K-means, raw data", "ae_kmeans": "AE + K-means", "ae_gmm": "AE + GMM",
-         "ae_agglomerative": "AE + agglomerative", "ae_spectral": "AE + spectral",
-         "ae_dbscan": "AE + DBSCAN", "dec": "DEC", "idec": "IDEC", "dkm": "DKM",
-         "alternating_kmeans": "alternating K-means", "desom": "DESOM", "vade": "VaDE",
-         "rim": "RIM", "imsat": "IMSAT", "dac": "DAC"}
-#: The estimator of each self-training method.
-ESTIMATORS = {"dec": DEC, "idec": IDEC, "dkm": DKM, "alternating_kmeans": AlternatingKMeans,
-              "desom": DESOM, "vade": VaDE, "rim": RIM, "imsat": IMSAT, "dac": DAC}
+NAMES = {method: name for method, (name, _, _) in REGISTRY.items()}
+#: The methods that an estimator trains (the others cluster the data or the embedding).
+TRAINED = tuple(method for method, (_, cls, _) in REGISTRY.items() if cls)
+
+
+def estimator_class(method):
+    """The estimator that ``method`` fits: its own, or DEC (pretraining only)
+    for the classical methods. Imported on first use, so that the command
+    line reads its arguments before TensorFlow starts."""
+    estimators = importlib.import_module("deepcluster_keras.estimator")
+    return getattr(estimators, REGISTRY[method][1] or "DEC")
+
+
+def __getattr__(name):
+    if name == "ESTIMATORS":  # {method: estimator class} of the trained methods
+        return {method: estimator_class(method) for method in TRAINED}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def help_text():
+    """What each method does, for the command line's ``--method`` help."""
+    return "; ".join(f"{method}: {text}" for method, (_, _, text) in REGISTRY.items())
+
 #: The methods on the raw data, without the autoencoder.
 RAW_METHODS = ("kmeans_raw", "rim", "imsat", "dac")
 #: Parameters of a run that are not part of the recipe (they do not change the results).
@@ -61,9 +102,18 @@ def check_methods(methods):
     return methods
 
 
+#: The recipe's parameters and their defaults: the estimators' (IDEC adds
+#: gamma), written here so that the command line shows them without starting
+#: TensorFlow (tests/test_structure.py holds them to ``IDEC().get_params()``).
+RECIPE_DEFAULTS = {"alpha": 1.0, "autoencoder": "dense", "batch_size": 256, "gamma": 0.1,
+                   "maxiter": 8000, "n_clusters": 10, "n_init": 20, "optimizer": "sgd",
+                   "pretrain_epochs": 300, "pretrain_optimizer": None, "tol": 0.001,
+                   "update_interval": 140}
+
+
 def recipe_defaults():
-    """The recipe's parameters and their defaults: the estimators' (IDEC adds gamma)."""
-    return {k: v for k, v in IDEC().get_params().items() if k not in NOT_RECIPE}
+    """The recipe's parameters and their defaults (a new dict)."""
+    return dict(RECIPE_DEFAULTS)
 
 
 #: The recipe's entry for each method's own parameters, ``{method: {name: value}}``
@@ -74,7 +124,7 @@ METHOD_PARAMS = "method_params"
 def _recipe_names(cls):
     """The parameters that ``cls`` takes from the recipe (or from the run)."""
     names = set(cls().get_params())
-    if not issubclass(cls, DEC):
+    if not issubclass(cls, estimator_class("dec")):
         # Only the autoencoder's recipe; the rest keep their own defaults.
         names &= {*AUTOENCODER_RECIPE, *NOT_RECIPE}
     if "ae_weights" not in names:  # no autoencoder: its own defaults (IMSAT's batch is 250)
@@ -84,9 +134,9 @@ def _recipe_names(cls):
 
 def own_params(method):
     """The parameters of ``method``'s estimator that the recipe does not set, with defaults."""
-    cls = ESTIMATORS.get(method)
-    if cls is None:
+    if method not in TRAINED:
         return {}
+    cls = estimator_class(method)
     return {k: v for k, v in sorted(cls().get_params().items()) if k not in _recipe_names(cls)}
 
 
@@ -135,12 +185,12 @@ def estimator(method, recipe, **settings):
     """The estimator that ``method`` fits (DEC with ``maxiter=0`` for the
     methods that only need the pretrained embedding), with the recipe's
     parameters that it shares and its own from ``recipe["method_params"]``."""
-    cls = ESTIMATORS.get(method, DEC)
+    cls = estimator_class(method)
     names = _recipe_names(cls)
     params = {k: v for k, v in {**recipe, **settings}.items() if k in names}
     own = recipe.get(METHOD_PARAMS, {}).get(method, {})
     params.update({k: tuple(v) if isinstance(v, list) else v for k, v in own.items()})
-    if method not in ESTIMATORS:
+    if method not in TRAINED:
         params["maxiter"] = 0
     return cls(**params)
 
@@ -155,6 +205,7 @@ def params_record(fitted):
 
 def resolved_recipe(recipe):
     """``recipe`` as it ran: ``pretrain_optimizer`` None resolved."""
+    DEC = estimator_class("dec")
     dec_params = set(DEC().get_params())
     return {**recipe, "pretrain_optimizer": DEC(**{k: v for k, v in recipe.items() if k in dec_params})
             .pretrain_optimizer_name()}

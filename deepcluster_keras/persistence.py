@@ -359,6 +359,15 @@ class EpochCheckpoint:
             self.checkpoint.remove()
 
 
+def saved_progress(directory):
+    """Whether ``directory`` holds a checkpoint a fit can continue from: any
+    file but :class:`FitProgress`'s stamp, which alone keeps nothing."""
+    for _, _, files in os.walk(directory):
+        if any(name != FitProgress.STAMP for name in files):
+            return True
+    return False
+
+
 class FitProgress:
     """What ``fit`` keeps in ``checkpoint_dir``: a stamp naming the fit (its
     parameters and data), the pretraining checkpoints, then the pretrained
@@ -379,7 +388,7 @@ class FitProgress:
         stamp = json.loads(json.dumps({"class": type(estimator).__name__, "params": params,
                                        "data": data_fingerprint(X)}, default=str))
         self.state = self._read() or {}
-        if self.state and os.listdir(self.directory) == [self.STAMP]:
+        if self.state and not saved_progress(self.directory):
             # A fit that stopped before saving anything (bad data, a diverged
             # start): its stamp alone keeps no progress, so it does not bind.
             self.state = {}

@@ -50,13 +50,13 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
     recipe = methods.with_method_params(recipe, todo_methods)
     for method in todo_methods:  # every setting is checked before anything runs
         methods.estimator(method, {**recipe, "n_clusters": 2})._validate_params()
-    out = check_writable_dir(out, name="out")
-    work_dir = check_writable_dir(work_dir or os.path.join(out, "work"), name="work_dir")
     if x is None:
         x, y = load_data(dataset, data_dir=data_dir, image_shaped=recipe["autoencoder"] == "conv")
     y = check_labels(y, len(x))
     if y is None:
         raise ValueError("The reproduction scores clusterings against labels: give y.")
+    out = check_writable_dir(out, name="out")  # only now: an error above leaves no folder
+    work_dir = check_writable_dir(work_dir or os.path.join(out, "work"), name="work_dir")
     recipe = methods.resolved_recipe({**recipe, "n_clusters": len(np.unique(y))})
     for path in report.seed_files(out):  # one recipe per folder, whichever seeds run now
         if state := read_json(path):
@@ -152,7 +152,7 @@ class Seed:
                                                             self.recipe["n_clusters"], self.seed,
                                                             self.recipe["n_init"])
                 self._record(method, y, labels, seconds)
-        for method in (m for m in todo if m in methods.ESTIMATORS and m not in methods.RAW_METHODS):
+        for method in (m for m in todo if m in methods.TRAINED and m not in methods.RAW_METHODS):
             self._train(method, x, y, ae_weights=self.weights)
 
     def _train(self, method, x, y, ae_weights):

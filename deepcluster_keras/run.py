@@ -25,7 +25,8 @@ import numpy as np
 
 from deepcluster_keras import classical, metrics, methods
 from deepcluster_keras.datasets import load_data
-from deepcluster_keras.persistence import AE_WEIGHTS_FILE, atomic_write_json, library_versions
+from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json, library_versions,
+                                           saved_progress)
 from deepcluster_keras.validation import check_labels, check_n_clusters, check_writable_dir
 
 MODEL_FILE = "{method}_model.keras"
@@ -47,7 +48,6 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
         recipe["n_clusters"] = check_n_clusters(n_clusters)
     # Every setting is checked before the data is read or anything trained.
     methods.estimator(method, recipe, ae_weights=ae_weights)._validate_params()
-    out = check_writable_dir(out, name="out")
     if x is None:
         x, y = load_data(dataset, data_dir=data_dir, image_shaped=recipe["autoencoder"] == "conv")
     y = check_labels(y, len(x))
@@ -56,6 +56,7 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
             raise ValueError("Give n_clusters when the data has no labels.")
         n_clusters = len(np.unique(y))
     recipe["n_clusters"] = check_n_clusters(n_clusters)
+    out = check_writable_dir(out, name="out")  # only now: an error above leaves no folder
     say = print if verbose else (lambda *a, **k: None)
     results = {"status": "running", "method": method, "dataset": dataset, "seed": seed,
                "config": methods.resolved_recipe(recipe), "n_samples": int(len(x)),
@@ -90,7 +91,7 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
             if ae_weights is None:
                 fitted.save_autoencoder_weights(os.path.join(out, AE_WEIGHTS_FILE))
             z = fitted.transform(x)
-            if method in methods.ESTIMATORS:
+            if method in methods.TRAINED:
                 _record(results, "ae_kmeans", z, y, fitted.kmeans_labels_, say, silhouette=False)
                 results["training"] = fitted.training_record()
                 results["params"] = methods.params_record(fitted)
@@ -107,9 +108,13 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
         results["status"] = "done"
     except KeyboardInterrupt:
         results["status"] = "interrupted"
-        if os.path.isdir(checkpoint):
+        if saved_progress(checkpoint):
             say(f"\nInterrupted; the progress is in {checkpoint}: rerun the same command to "
                 "continue it.", flush=True)
+        else:
+            say("\nInterrupted before the first checkpoint (pretraining saves one every 10 "
+                "epochs): nothing was kept, so the same command starts from the beginning.",
+                flush=True)
         raise
     except Exception as error:
         results["status"] = "failed"

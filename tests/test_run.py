@@ -113,6 +113,22 @@ def test_run_on_given_data_writes_results_and_reloads(tmp_path, blobs):
             np.testing.assert_array_equal(a, b)
 
 
+def test_an_interrupt_before_the_first_checkpoint_says_nothing_was_kept(tmp_path, blobs,
+                                                                        monkeypatch, capsys):
+    from deepcluster_keras import dec
+
+    def interrupted(*args, **kwargs):  # Ctrl-C in the first pretraining epoch
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dec, "pretrain", interrupted)
+    x, y = blobs
+    with pytest.raises(KeyboardInterrupt):
+        run("dec", RECIPE, out=str(tmp_path / "out"), plots=False, verbose=1, x=x, y=y)
+    said = capsys.readouterr().out
+    assert "Interrupted before the first checkpoint" in said and "rerun the same" not in said
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["status"] == "interrupted"
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
 def test_interrupted_run_continues_with_the_same_command(tmp_path, blobs, batches, monkeypatch,
                                                        capsys):

@@ -139,3 +139,38 @@ def test_the_package_list_installs_every_subpackage():
     found = ["deepcluster_keras"] + [f"deepcluster_keras.{p.parent.name}"
                                      for p in PACKAGE.glob("*/__init__.py")]
     assert sorted(listed["packages"]) == sorted(found)
+
+
+def test_the_registry_names_each_classical_method_and_estimator():
+    assert [m for m in methods.METHODS if m.startswith("ae_")] == [
+        f"ae_{m}" for m in classical.METHODS]
+    for method in methods.METHODS:
+        cls = methods.estimator_class(method)
+        assert cls is (DEC if method not in methods.TRAINED else getattr(
+            __import__("deepcluster_keras"), methods.REGISTRY[method][1])), method
+
+
+def test_importing_the_package_shows_no_tensorflow_start_up_lines():
+    """TensorFlow prints its start-up notices (oneDNN, CUDA drivers, CPU
+    instructions, and on a CPU machine 'failed call to cuInit ... (303)')
+    before its log level applies; the package's import leaves them out."""
+    import os
+    import subprocess
+    import sys
+
+    from deepcluster_keras._startup import startup_notice
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", "import deepcluster_keras, keras, sys; "
+                           "keras.ops.ones(3); print('warned', file=sys.stderr)"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == ["warned"], done.stderr[-2000:]
+    for line in ("WARNING: All log messages before absl::InitializeLog() is called are written "
+                 "to STDERR",
+                 "I0000 00:00:1796611899.904492    3860 port.cc:153] oneDNN custom operations",
+                 "E0000 00:00:1796611919.639250    3957 cuda_platform.cc:52] failed call to "
+                 "cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)"):
+        assert startup_notice(line)
+    assert not startup_notice("E0000 00:00:17.1 ops.cc:12] a real error")
+    assert not startup_notice("UserWarning: something the user must see")
