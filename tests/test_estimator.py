@@ -251,6 +251,13 @@ EXPECTED_FAILED_CHECKS = {
     name: "sets n_clusters=1, which DEC refuses on purpose: one cluster holds every sample"
     for name in ("check_dont_overwrite_parameters", "check_methods_subset_invariance",
                  "check_fit2d_1sample", "check_fit2d_1feature", "check_fit2d_predict1d")
+} | {
+    # scikit-learn compares to 1e-9; a float32 network's output for a sample
+    # can differ in its last bits with the sample's place in the prediction
+    # batch (up to 4.8e-7 in `transform` on one 2-core AMD EPYC machine,
+    # equal on another): not a property these estimators can promise.
+    "check_methods_sample_order_invariance": "float32 networks: a sample's embedding may differ "
+    "in the last bits with its place in the batch (4.8e-7 seen on one machine)",
 }
 
 
@@ -282,3 +289,14 @@ def test_labels_in_every_cluster_do_not_warn(fitted):
         labels = DEC(3, pretrain_epochs=1, batch_size=32, n_init=1, maxiter=0,
                      random_state=0).fit(x).labels_
     assert len(np.unique(labels)) == 3
+
+
+def test_images_are_flattened_for_the_dense_autoencoder(fitted):
+    """Documented in DEC's docstring: (n_samples, height, width[, channels])
+    is read as one row per image, where scikit-learn would refuse it."""
+    estimator, x, _ = fitted
+    images = x.reshape(len(x), 5, 1)
+    np.testing.assert_array_equal(estimator.transform(images), estimator.transform(x))
+    np.testing.assert_array_equal(estimator.predict(images[..., None]), estimator.predict(x))
+    with pytest.raises(ValueError, match=r"X has 4 features"):
+        estimator.transform(x[:, :4].reshape(len(x), 2, 2))

@@ -100,8 +100,20 @@ def test_annealing_ends_in_hard_assignments(scaled_blobs, tmp_path):
               kmeans_weight=0.1, **settings).fit(x, y)
     assert dkm.history_["alpha"][1] == 0.1 and dkm.history_["alpha"][-1] == pytest.approx(28.13, 1e-3)
     s = dkm.predict_proba(x)
-    # At the last alpha every soft assignment is one-hot within 1e-3.
-    np.testing.assert_allclose(s, np.eye(3)[s.argmax(1)], atol=1e-3)
+    # The soft assignments are softmax(-alpha d) at the last alpha...
+    z, alpha = dkm.transform(x).astype("float64"), dkm.history_["alpha"][-1]
+    d = ((z[:, None] - dkm.cluster_centers_[None]) ** 2).sum(-1)
+    expected = np.exp(-alpha * (d - d.min(1, keepdims=True)))
+    np.testing.assert_allclose(s, expected / expected.sum(1, keepdims=True), atol=1e-4)
+    # ...so one-hot within 1e-3 wherever the second-nearest centre is far
+    # enough (alpha * gap > log(1e4)); measured 0.992 of the points on the
+    # 2-core AMD EPYC VM (2026-12-07). A point on a boundary may stay soft:
+    # one at 0.9982 on another AMD EPYC machine failed the earlier
+    # every-point assertion.
+    gap = np.diff(np.sort(d, axis=1)[:, :2], axis=1)[:, 0]
+    far = alpha * gap > np.log(1e4)
+    np.testing.assert_allclose(s[far], np.eye(3)[s.argmax(1)][far], atol=1e-3)
+    assert far.mean() >= 0.9 and s.max(1).mean() >= 0.99, (far.mean(), s.max(1).mean())
     assert dkm.epochs_ == 40
     # Not asserted: that the three blobs stay apart. From the 15-epoch autoencoder
     # Adam fine-tuning merged two on TensorFlow, from this one once on JAX.
@@ -223,13 +235,17 @@ def test_scikit_learn_parameter_conventions(cls, check):
 @pytest.mark.slow
 def test_measured_accuracy_on_digits(tmp_path):
     """DKM and the alternating scheme with their defaults on scikit-learn's
-    digits, from one autoencoder pretrained 30 epochs (one thread; floors:
-    measured seed 0 less 0.02)."""
+    digits, from one autoencoder pretrained 30 epochs, one thread. Floors: the
+    lowest of two machines less 0.03 (131 s on two cores)."""
     seed = reproduce_on_one_thread(tmp_path, "--dataset", "digits", "--pretrain-epochs", "30",
                                    "--methods", "ae_kmeans", "dkm", "alternating_kmeans")
     acc = {m: seed["metrics"][m]["acc"] for m in ("ae_kmeans", "dkm", "alternating_kmeans")}
-    # Measured (2026-12-02, one thread): AE + K-means 0.691, DKM 0.715, alternating 0.746.
-    assert acc["dkm"] >= 0.69 and acc["alternating_kmeans"] >= 0.72, acc
+    # Measured, one thread: AE + K-means 0.691, DKM 0.715, alternating 0.746 on the
+    # project's 2-core AMD EPYC VM (2026-12-02, and the same to 3 decimals on
+    # 2026-12-07); DKM 0.684 on another 2-core AMD EPYC machine (issue 45; its
+    # alternating scheme passed 0.72). The CPU's floating point moves these by
+    # a few hundredths.
+    assert acc["dkm"] >= 0.65 and acc["alternating_kmeans"] >= 0.70, acc
     assert seed["training"]["dkm"]["epochs"] == 100 and seed["training"]["alternating_kmeans"]["epochs"] == 50
     assert len(seed["training"]["dkm"]["history"]["acc"]) == 21
 

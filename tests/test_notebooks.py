@@ -1,5 +1,6 @@
 """Every notebook runs top to bottom in its QUICK setting, and computes
-what it should. The floors are the values measured on the 2-core CI machine
+what it should (marked ``slow``: 20-90 s each on two cores, run by
+``pytest -m slow`` and by .ci/run). The floors are the values measured on the 2-core CI machine
 type (Keras 3.15 / TensorFlow 2.21, 2026-11-29) for the notebooks' fixed
 SEED = 0, less a margin of 0.05 for floating-point differences between
 machines; random guessing scores 0.1."""
@@ -47,6 +48,7 @@ def test_notebooks_are_stored_valid_with_cell_ids_and_without_outputs(path):
     assert not any(cell.get("outputs") for cell in stored["cells"]), "stored without outputs"
 
 
+@pytest.mark.slow
 def test_01_kmeans_baseline(tmp_path, monkeypatch):
     s = execute("01_kmeans_baseline.ipynb", tmp_path, monkeypatch)
     # Measured 0.532 on 10,000 images; the tutorial's figure on 70,000 is 0.532 too.
@@ -54,6 +56,7 @@ def test_01_kmeans_baseline(tmp_path, monkeypatch):
     assert s["nmi"] >= 0.43
 
 
+@pytest.mark.slow
 def test_02_autoencoder_kmeans(tmp_path, monkeypatch):
     s = execute("02_autoencoder_kmeans.ipynb", tmp_path, monkeypatch)
     assert s["simple_ae_kmeans"]["acc"] >= 0.28  # measured 0.333
@@ -64,6 +67,7 @@ def test_02_autoencoder_kmeans(tmp_path, monkeypatch):
     assert all(-1 <= row["silhouette"] <= 1 for name, row in table.items() if "raw" not in name)
 
 
+@pytest.mark.slow
 def test_03_dec_mnist(tmp_path, monkeypatch):
     s = execute("03_dec_mnist.ipynb", tmp_path, monkeypatch)
     assert s["ae_kmeans"]["acc"] >= 0.32  # measured 0.373
@@ -71,12 +75,14 @@ def test_03_dec_mnist(tmp_path, monkeypatch):
     assert (tmp_path / "dec_notebook_output" / "ae_weights_5000_15.weights.h5").is_file()
 
 
+@pytest.mark.slow
 def test_04_conv_dec_and_joint_loss(tmp_path, monkeypatch):
     s = execute("04_conv_dec_and_joint_loss.ipynb", tmp_path, monkeypatch)
     for method in ("conv AE + K-means", "conv DEC", "conv DEC + reconstruction"):
         assert s[method]["acc"] >= 0.44, method  # measured 0.490, 0.498, 0.494
 
 
+@pytest.mark.slow
 def test_05_vade_and_som(tmp_path, monkeypatch):
     s = execute("05_vade_and_som.ipynb", tmp_path, monkeypatch)
     # Measured (2026-12-03, 2 threads): 0.278, 0.290, 0.281 and 58 of 64 units
@@ -88,6 +94,7 @@ def test_05_vade_and_som(tmp_path, monkeypatch):
     assert s["units_used"] >= 40
 
 
+@pytest.mark.slow
 def test_06_without_kmeans(tmp_path, monkeypatch):
     s = execute("06_without_kmeans.ipynb", tmp_path, monkeypatch)
     # Measured (2026-12-03, Intel Xeon VM, 2 threads, one inter-op thread as the

@@ -20,6 +20,12 @@ class DEC(_AutoencoderClustering):
     self-train encoder and centres on KL(P || Q). The defaults are the
     tutorial's.
 
+    ``X`` is an array of shape (n_samples, n_features) scaled to [0, 1], as
+    the tutorial's. Images of shape (n_samples, height, width[, channels])
+    are accepted too: the dense autoencoder flattens them to one row per
+    image (where scikit-learn's own estimators refuse more than two
+    dimensions), the convolutional one needs them.
+
     Parameters
     ----------
     n_clusters : int >= 2, default=10
