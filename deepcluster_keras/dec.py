@@ -228,7 +228,9 @@ def pretrain(
     """
     if optimizer is None:
         optimizer = pretrain_optimizer("sgd")
-    autoencoder.compile(optimizer=optimizer, loss=loss)
+    one_call_an_epoch = keras.backend.backend() == "tensorflow"  # see the fit below
+    autoencoder.compile(optimizer=optimizer, loss=loss,
+                        steps_per_execution=-(-len(x) // batch_size) if one_call_an_epoch else 1)
     if verbose in ("auto", 1) and not sys.stdout.isatty():
         verbose = 2  # a bar redrawn in a log file is a wall of escape sequences
     if seed is None:
@@ -242,10 +244,19 @@ def pretrain(
         initial_epoch, earlier = checkpoint.restore(autoencoder)
         callbacks.append(checkpoint)
     batches = ShuffledBatches(x, batch_size, seed=earlier["seed"])
-    callbacks.append(batches.epoch_callback())
+    if one_call_an_epoch:
+        # The same batches, the same bits, without Python work per batch: fed
+        # by tf.data, and an epoch's steps run in one call of the training
+        # function (steps_per_execution). Keras 3's PyDataset adapter and its
+        # per-step loop made pretraining 4-10% slower than the tutorial's code
+        # on two cores (docs/speed.md); a GPU would wait on them.
+        data = dict(x=batches.dataset(initial_epoch, epochs), steps_per_epoch=len(batches))
+    else:
+        data = dict(x=batches)
+        callbacks.append(batches.epoch_callback())
     start = time.perf_counter()
     history = autoencoder.fit(
-        batches,
+        **data,
         shuffle=False,  # the order is ShuffledBatches'
         epochs=epochs,
         initial_epoch=initial_epoch,
@@ -311,6 +322,24 @@ class ShuffledBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         batch = self.x[self.order[index * self.batch_size:(index + 1) * self.batch_size]]
         return batch, batch
+
+    def dataset(self, first_epoch, epochs):
+        """The batches of epochs ``first_epoch`` to ``epochs - 1``, one epoch
+        after the other, as one ``tf.data.Dataset`` (TensorFlow backend):
+        the same batches as :meth:`__getitem__` gives epoch by epoch, with no
+        Python work per batch (one permutation per epoch). ``fit`` it with
+        ``steps_per_epoch=len(self)``, which keeps one iterator across epochs.
+        """
+        import tensorflow as tf
+
+        with tf.device("/CPU:0"):  # an input pipeline's data stays in host memory
+            x = tf.constant(self.x)
+        orders = tf.data.Dataset.from_generator(
+            lambda: (self.permutation(epoch) for epoch in range(first_epoch, epochs)),
+            output_signature=tf.TensorSpec((len(self.x),), tf.int64))
+        batches = orders.flat_map(
+            lambda order: tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size))
+        return batches.map(lambda index: (tf.gather(x, index),) * 2).prefetch(2)
 
 
 def init_centres(encoder, x, n_clusters, *, n_init=20, random_state=None):

@@ -115,3 +115,45 @@ def test_the_last_batch_holds_the_remainder():
     assert [len(batches[i][0]) for i in range(3)] == [4, 4, 2]
     x, target = batches[0]
     np.testing.assert_array_equal(x, target)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.data: TensorFlow's")
+def test_the_tf_data_stream_gives_each_epochs_batches_in_turn():
+    """``pretrain`` feeds ``dataset(first, epochs)`` on TensorFlow: epoch after
+    epoch, the batches ``__getitem__`` gives, the last one short."""
+    x = np.arange(23 * 3, dtype="float32").reshape(23, 3)
+    batches = ShuffledBatches(x, 5, seed=7)
+    streamed = [(a.numpy(), b.numpy()) for a, b in batches.dataset(2, 5)]
+    expected = []
+    for epoch in range(2, 5):
+        batches.set_epoch(epoch)
+        expected += [batches[i] for i in range(len(batches))]
+    assert len(streamed) == 3 * len(batches) == 15
+    for (a, b), (c, d) in zip(streamed, expected):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    assert streamed[4][0].shape == (3, 3)  # 23 = 4 x 5 + 3
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.data: TensorFlow's")
+def test_one_call_an_epoch_trains_the_same_bits_as_a_step_a_call(monkeypatch):
+    """The tf.data stream with an epoch per call of the training function
+    (TensorFlow) against the PyDataset with a step per call (the other
+    backends' path): the same losses and weights, bit for bit. Measured the
+    same on MNIST-70k's pinned seed 4 (docs/speed.md)."""
+    from deepcluster_keras import autoencoder, dec
+
+    x = np.random.default_rng(0).random((700, 16), dtype=np.float32)
+    results = []
+    for backend in ("tensorflow", "another"):
+        keras.utils.set_random_seed(0)
+        ae, _ = autoencoder((16, 32, 8))
+        with monkeypatch.context() as patch:
+            patch.setattr(dec.keras.backend, "backend", lambda: backend)
+            info = pretrain(ae, x, epochs=4, batch_size=64, seed=3, verbose=0,
+                            optimizer=keras.optimizers.Adam(1e-3))
+        results.append((info["loss"], ae.get_weights()))
+    (losses, weights), (other_losses, other_weights) = results
+    assert losses == other_losses and losses[-1] < losses[0]
+    for a, b in zip(weights, other_weights):
+        np.testing.assert_array_equal(a, b)
