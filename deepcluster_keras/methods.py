@@ -20,10 +20,9 @@ with ``maxiter=0`` pretrain it (and give AE + K-means), the self-training
 methods start from its saved weights.
 """
 
+import importlib
 import json
 import time
-
-import importlib
 
 from deepcluster_keras import classical
 
