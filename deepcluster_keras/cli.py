@@ -73,6 +73,9 @@ _RECIPE_FLAGS = (
      "self-training's optimizer: sgd: SGD(0.01, momentum 0.9) as the DEC tutorial; adam: "
      "Adam() as the IDEC code for MNIST and DCEC"),
     ("gamma", dict(type=float), "IDEC's weight of the clustering loss"),
+    ("augment", dict(action="store_true"),
+     "DEC-DA: pretrain and self-train on randomly shifted and rotated images (DEC and IDEC; "
+     "DEC-DA's own settings add --pretrain-epochs 500 --maxiter 20000)"),
 )
 
 

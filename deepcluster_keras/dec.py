@@ -32,6 +32,7 @@ __all__ = [
     "SelfTrainingHistory",
     "pretrain_optimizer",
     "clustering_optimizer",
+    "augmented_model",
 ]
 
 #: Batch size for ``model.predict`` over the whole dataset. Larger than the
@@ -108,16 +109,17 @@ class CollapseCheck(keras.callbacks.Callback):
     deepcluster_keras run --seed 3`` gives the mean image at epoch 3, loss
     0.0744 against its 0.0733, then 0.047 at epoch 20)."""
 
-    def __init__(self, probe, rtol=1e-6, patience=3):
+    def __init__(self, probe, rtol=1e-6, patience=3, autoencoder=None):
         super().__init__()
         self.probe, self.rtol, self.patience = probe, rtol, patience
+        self.autoencoder = autoencoder  # None: the model being fit
         self.data_variance = _spread(probe)
 
     def on_train_begin(self, logs=None):
         self.in_a_row, self.collapsed = 0, None
 
     def on_epoch_end(self, epoch, logs=None):
-        same = gives_one_output(self.model, self.probe, self.rtol)
+        same = gives_one_output(self.autoencoder or self.model, self.probe, self.rtol)
         self.in_a_row = self.in_a_row + 1 if same else 0
         if self.in_a_row >= self.patience:
             self.collapsed = PretrainingCollapsed(epoch + 1, (logs or {}).get("loss", np.nan),
@@ -183,6 +185,7 @@ def pretrain(
     checkpoint_every=10,
     callbacks=(),
     seed=None,
+    augmentation=None,
 ):
     """Pretrain ``autoencoder`` to reconstruct ``x``, as the tutorial does.
 
@@ -208,6 +211,11 @@ def pretrain(
     seed : int, optional
         Seed of the batch orders; default: drawn from NumPy's global
         generator (which ``keras.utils.set_random_seed`` seeds).
+    augmentation : keras layer, optional
+        Transform each batch with it (e.g. :class:`RandomTransform`) and
+        train the autoencoder to reconstruct the transformed batch, as
+        DEC-DA (:func:`augmented_model`). None: the clean data, as the
+        tutorial.
 
     Returns
     -------
@@ -228,22 +236,25 @@ def pretrain(
     """
     if optimizer is None:
         optimizer = pretrain_optimizer("sgd")
+    trained = autoencoder if augmentation is None else augmented_model(
+        autoencoder, augmentation, reconstructions=(0,))
     one_call_an_epoch = keras.backend.backend() == "tensorflow"  # see the fit below
-    autoencoder.compile(optimizer=optimizer, loss=loss,
-                        steps_per_execution=-(-len(x) // batch_size) if one_call_an_epoch else 1)
+    trained.compile(optimizer=optimizer, loss=loss,
+                    steps_per_execution=-(-len(x) // batch_size) if one_call_an_epoch else 1)
     if verbose in ("auto", 1) and not sys.stdout.isatty():
         verbose = 2  # a bar redrawn in a log file is a wall of escape sequences
     if seed is None:
         seed = int(np.random.randint(2**31 - 1))
     initial_epoch, earlier = 0, {"loss": [], "seconds": 0.0, "seed": seed}
-    collapse = CollapseCheck(collapse_probe(x))
+    collapse = CollapseCheck(collapse_probe(x), autoencoder=autoencoder)
     callbacks = list(callbacks) + [keras.callbacks.TerminateOnNaN(), collapse]
     checkpoint = None
     if checkpoint_dir is not None and epochs > 0:
         checkpoint = PretrainCheckpoint(checkpoint_dir, checkpoint_every, seed)
-        initial_epoch, earlier = checkpoint.restore(autoencoder)
+        initial_epoch, earlier = checkpoint.restore(trained)
         callbacks.append(checkpoint)
-    batches = ShuffledBatches(x, batch_size, seed=earlier["seed"])
+    batches = ShuffledBatches(x, batch_size, seed=earlier["seed"],
+                              target="input" if augmentation is None else "zeros")
     if one_call_an_epoch:
         # The same batches, the same bits, without Python work per batch: fed
         # by tf.data, and an epoch's steps run in one call of the training
@@ -255,7 +266,7 @@ def pretrain(
         data = dict(x=batches)
         callbacks.append(batches.epoch_callback())
     start = time.perf_counter()
-    history = autoencoder.fit(
+    history = trained.fit(
         **data,
         shuffle=False,  # the order is ShuffledBatches'
         epochs=epochs,
@@ -295,11 +306,15 @@ class ShuffledBatches(keras.utils.PyDataset):
     from ``(seed, e)`` alone, so it does not depend on earlier epochs having
     run in this process. ``fit`` must be told the epoch: pass it
     :meth:`epoch_callback` (and ``shuffle=False``).
+
+    ``target="zeros"`` gives ``(x, 0)`` instead, for a model whose output is
+    its own reconstruction error (:func:`augmented_model`).
     """
 
-    def __init__(self, x, batch_size, *, seed):
+    def __init__(self, x, batch_size, *, seed, target="input"):
         super().__init__()
         self.x, self.batch_size, self.seed = x, int(batch_size), int(seed)
+        self.target = target
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
@@ -321,7 +336,7 @@ class ShuffledBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         batch = self.x[self.order[index * self.batch_size:(index + 1) * self.batch_size]]
-        return batch, batch
+        return batch, batch if self.target == "input" else np.zeros_like(batch)
 
     def dataset(self, first_epoch, epochs):
         """The batches of epochs ``first_epoch`` to ``epochs - 1``, one epoch
@@ -339,7 +354,37 @@ class ShuffledBatches(keras.utils.PyDataset):
             output_signature=tf.TensorSpec((len(self.x),), tf.int64))
         batches = orders.flat_map(
             lambda order: tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size))
-        return batches.map(lambda index: (tf.gather(x, index),) * 2).prefetch(2)
+        def pairs(index):
+            batch = tf.gather(x, index)
+            return batch, batch if self.target == "input" else tf.zeros_like(batch)
+
+        return batches.map(pairs).prefetch(2)
+
+
+def augmented_model(model, augmentation, *, reconstructions=()):
+    """``model`` trained on transformed copies of its inputs (DEC-DA).
+
+    The returned model applies ``augmentation`` (a layer active in training
+    only, as :class:`RandomTransform`) to its input, then ``model``, whose
+    weights it shares. The outputs at the indices ``reconstructions``
+    reconstruct the input (the autoencoder's, IDEC's second): they become
+    their error on the *transformed* input, ``reconstruction - transformed``,
+    to be trained towards zeros with MSE, which is MSE between the two, so
+    that the autoencoder learns to reconstruct the images it was given, as
+    DEC-DA's generator gave each transformed batch as its own target. The
+    other outputs keep their targets (DEC's P, computed on the clean data).
+    Outside training it gives ``model``'s outputs on the clean input, the
+    reconstructions' error against it.
+    """
+    inputs = keras.Input(model.input.shape[1:], name="images")
+    transformed = augmentation(inputs)
+    outputs = model(transformed)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    for i in reconstructions:
+        outputs[i] = keras.layers.Subtract(name=f"reconstruction_error_{i}")(
+            [outputs[i], transformed])
+    return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0],
+                       name=f"{model.name}_augmented")
 
 
 def init_centres(encoder, x, n_clusters, *, n_init=20, random_state=None):
@@ -469,6 +514,7 @@ def self_train(
     verbose=1,
     checkpoint_dir=None,
     checkpoint_every=5,
+    augmentation=None,
 ):
     """DEC's self-training loop, as in the tutorial.
 
@@ -501,6 +547,11 @@ def self_train(
         start (pretrained weights and centres); a checkpoint made with other
         data, model shapes, settings or pretrained weights (the model's
         weights other than the centres) is refused. Removed once done.
+    augmentation : keras layer, optional
+        Train on each batch transformed by it (e.g. :class:`RandomTransform`),
+        the target P still computed on the clean ``x``, as DEC-DA; a
+        two-output model reconstructs the transformed batch
+        (:func:`augmented_model`). None: the clean batches, as the tutorial.
 
     Returns
     -------
@@ -511,12 +562,13 @@ def self_train(
     if verbose == 1 and not sys.stdout.isatty():
         verbose = 2  # a bar redrawn in a log file is a wall of escape sequences
     joint = len(model.outputs) == 2
+    q_model = keras.Model(model.input, model.outputs[0]) if joint else model
+    trained = model if augmentation is None else augmented_model(
+        model, augmentation, reconstructions=(1,) if joint else ())
     if joint:
-        model.compile(optimizer=optimizer, loss=[loss, "mse"], loss_weights=[gamma, 1.0])
-        q_model = keras.Model(model.input, model.outputs[0])
+        trained.compile(optimizer=optimizer, loss=[loss, "mse"], loss_weights=[gamma, 1.0])
     else:
-        model.compile(optimizer=optimizer, loss=loss)
-        q_model = model
+        trained.compile(optimizer=optimizer, loss=loss)
     n_samples = x.shape[0]
     keys = ["iteration", "loss", "delta_label"] + (["acc", "nmi", "ari"] if y is not None else [])
     result = SelfTrainingHistory(history={k: [] for k in keys})
@@ -534,10 +586,10 @@ def self_train(
             "data": data_fingerprint(x), "n_samples": int(n_samples), "batch_size": int(batch_size),
             "update_interval": int(update_interval), "loss": str(loss),
             "gamma": float(gamma) if joint else None,
-            "optimizer": type(model.optimizer).__name__,
-            "model": [list(w.shape) for w in model.weights],
+            "optimizer": type(trained.optimizer).__name__,
+            "model": [list(w.shape) for w in trained.weights],
             "pretrained_weights": weights_fingerprint(model)})
-        saved = checkpoint.restore(model)
+        saved = checkpoint.restore(trained)
         if saved is not None:
             first, index, earlier_seconds = saved["iteration"], saved["index"], saved["seconds"]
             y_pred_last, batch_losses = saved["y_pred_last"], saved["batch_losses"]
@@ -550,7 +602,7 @@ def self_train(
         if ite % update_interval == 0:
             if (checkpoint is not None and ite > first
                     and (ite // update_interval) % max(int(checkpoint_every), 1) == 0):
-                checkpoint.save(model, {
+                checkpoint.save(trained, {
                     "iteration": ite, "index": index, "batch_losses": batch_losses,
                     "history": result.history,
                     "seconds": earlier_seconds + time.perf_counter() - start,
@@ -580,8 +632,9 @@ def self_train(
                     print(f"\ndelta_label {delta_label:.5f} < tol {tol}: converged at iteration {ite}.")
                 break
         idx = slice(index * batch_size, min((index + 1) * batch_size, n_samples))
-        target = [p[idx], x[idx]] if joint else p[idx]
-        batch_loss = float(np.asarray(model.train_on_batch(x[idx], target)).reshape(-1)[0])
+        reconstructed = x[idx] if augmentation is None else np.zeros_like(x[idx])
+        target = [p[idx], reconstructed] if joint else p[idx]
+        batch_loss = float(np.asarray(trained.train_on_batch(x[idx], target)).reshape(-1)[0])
         if not np.isfinite(batch_loss):
             raise FloatingPointError(
                 f"Self-training diverged (loss={batch_loss}) at iteration {ite}. Scale "

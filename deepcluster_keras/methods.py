@@ -104,10 +104,15 @@ def check_methods(methods):
 #: The recipe's parameters and their defaults: the estimators' (IDEC adds
 #: gamma), written here so that the command line shows them without starting
 #: TensorFlow (tests/test_structure.py holds them to ``IDEC().get_params()``).
-RECIPE_DEFAULTS = {"alpha": 1.0, "autoencoder": "dense", "batch_size": 256, "gamma": 0.1,
-                   "maxiter": 8000, "n_clusters": 10, "n_init": 20, "optimizer": "sgd",
+RECIPE_DEFAULTS = {"alpha": 1.0, "augment": False, "autoencoder": "dense", "batch_size": 256,
+                   "gamma": 0.1, "maxiter": 8000, "n_clusters": 10, "n_init": 20, "optimizer": "sgd",
                    "pretrain_epochs": 300, "pretrain_optimizer": None, "tol": 0.001,
                    "update_interval": 140}
+
+
+#: Recipe parameters added after results were recorded, with the value that
+#: their absence from a recorded recipe means.
+ADDED_LATER = {"augment": False}
 
 
 def recipe_defaults():
@@ -174,6 +179,7 @@ def recipe_differences(old, new, trained):
     and ``out`` never (they are not the recipe)."""
     ignored = {"seed", "out", METHOD_PARAMS} | (set() if "idec" in trained else {"gamma"})
     keys = sorted((set(old) | set(new)) - ignored)
+    old, new = ({**ADDED_LATER, **r} for r in (old, new))
     changed = [(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
     own_old, own_new = (r.get(METHOD_PARAMS, {}) for r in (old, new))
     return changed + [(f"{m} parameters", own_old.get(m, {}), own_new.get(m, {}))

@@ -193,6 +193,7 @@ def _recipe_line(recipe, methods_=()):
             f"{recipe['pretrain_epochs']} pretraining epochs ({recipe['pretrain_optimizer']}), "
             f"self-training with {recipe['optimizer']}, maxiter {recipe['maxiter']}, "
             f"update_interval {recipe['update_interval']}, tol {recipe['tol']}"
+            + (", images shifted and rotated in both stages (DEC-DA)" if recipe.get("augment") else "")
             + _own_params_note(recipe, "; "))
 
 

@@ -278,6 +278,8 @@ def _check_work_folder(work, recipe, seed):
     stamp_path = os.path.join(work, WEIGHTS_STAMP)
     current = {"weights_version": autoencoders.WEIGHTS_VERSION,
                "pretraining": {**{k: recipe[k] for k in PRETRAINING_FIELDS}, "seed": seed}}
+    if recipe.get("augment"):  # DEC-DA's transformed batches (absent in older stamps: False)
+        current["pretraining"]["augment"] = True
     stamp = read_json(stamp_path)
     if stamp is None:
         if os.listdir(work):

@@ -201,7 +201,8 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
         self.seconds_ = {}
         ae, encoder = self._build_autoencoder(X)
         progress = None if self.checkpoint_dir is None else FitProgress(self, X)
-        self.pretrain_ = self._pretrained(ae, X, progress, say)
+        self.pretrain_ = self._pretrained(ae, X, progress, say,
+                                          augmentation=self._augmentation(X, seed, "pretraining"))
         self.seconds_["pretrain"] = self.pretrain_["seconds"]
 
         say(f"K-means (n_init={self.n_init}) on the embedding")
@@ -219,7 +220,12 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
             return autoencoders.conv_autoencoder(input_shape=X.shape[1:])
         return autoencoders.autoencoder((X.shape[1],) + tuple(autoencoders.DEC_DIMS[1:]))
 
-    def _pretrained(self, ae, X, progress, say):
+    def _augmentation(self, X, seed, stage):
+        """The layer that transforms the batches of ``stage`` (``"pretraining"``,
+        ``"self-training"``), or None: the clean data (all but DEC-DA)."""
+        return None
+
+    def _pretrained(self, ae, X, progress, say, augmentation=None):
         """Load ``ae_weights`` or the checkpointed weights, or pretrain."""
         if self.ae_weights is not None:
             say(f"Autoencoder: loading {self.ae_weights}")
@@ -237,7 +243,8 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
             ae, X, optimizer=dec.pretrain_optimizer(self.pretrain_optimizer_name()),
             epochs=self.pretrain_epochs, batch_size=self.batch_size,
             verbose=2 if self.verbose >= 2 else 0, callbacks=callbacks,
-            checkpoint_dir=None if progress is None else progress.directory)
+            checkpoint_dir=None if progress is None else progress.directory,
+            augmentation=augmentation)
         if progress is not None:
             progress.save_pretrained(ae, info)
         return info

@@ -1,5 +1,6 @@
 """DEC and IDEC: the tutorial's self-training."""
 
+import math
 from numbers import Integral, Real
 
 import keras
@@ -8,8 +9,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from deepcluster_keras import dec
+from deepcluster_keras.augmentation import RandomTransform
 from deepcluster_keras.dec import PREDICT_BATCH_SIZE
 from deepcluster_keras.estimator._base import _AutoencoderClustering
+from deepcluster_keras.validation import check_data
 
 
 class DEC(_AutoencoderClustering):
@@ -66,6 +69,16 @@ class DEC(_AutoencoderClustering):
         ``keras.utils.set_random_seed`` does) and K-means: the same int gives
         the same fit on the same machine and thread count. None: fresh
         randomness.
+    augment : bool, default=False
+        DEC-DA (Guo et al., 2018): pretrain and self-train on randomly
+        shifted (up to 10% of the width and height) and rotated (up to 10
+        degrees) copies of the images, drawn anew for every batch
+        (:class:`~deepcluster_keras.augmentation.RandomTransform`); the
+        target P is still computed on the clean images, and ``predict`` sees
+        them clean. Rows of the dense autoencoder are taken as square gray
+        images (784 = 28 x 28), or pass images. DEC-DA's own settings are
+        ``pretrain_epochs=500, maxiter=20000`` (``update_interval=30`` on
+        small sets); False: the tutorial's clean batches.
     checkpoint_dir : str or None, default=None
         Folder where ``fit`` keeps its progress: pretraining every 10
         epochs, the pretrained weights, self-training every fifth target
@@ -97,6 +110,7 @@ class DEC(_AutoencoderClustering):
         "maxiter": [Interval(Integral, 0, None, closed="left")],
         "update_interval": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="left")],
+        "augment": ["boolean"],
     }
     _training_attributes = ("n_iter", "converged")
     _saves_autoencoder = True
@@ -116,6 +130,7 @@ class DEC(_AutoencoderClustering):
         maxiter=8000,
         update_interval=140,
         tol=0.001,
+        augment=False,
         verbose=0,
         random_state=None,
         checkpoint_dir=None,
@@ -132,6 +147,7 @@ class DEC(_AutoencoderClustering):
         self.maxiter = maxiter
         self.update_interval = update_interval
         self.tol = tol
+        self.augment = augment
         self.verbose = verbose
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
@@ -149,6 +165,9 @@ class DEC(_AutoencoderClustering):
         ``y`` is not used for training; when given, ``history_`` records
         ACC / NMI / ARI at each target update.
         """
+        if self.augment:
+            X = check_data(X, name="X", image_shaped=self.autoencoder == "conv")
+            self._image_shape = _image_shape(X, self.autoencoder)
         start = self._start(X, y)
         model = dec.build_clustering_model(
             start.encoder, self.n_clusters, centres=start.centres, alpha=self.alpha,
@@ -161,11 +180,19 @@ class DEC(_AutoencoderClustering):
             update_interval=self.update_interval, tol=self.tol, batch_size=self.batch_size,
             optimizer=dec.clustering_optimizer(self.optimizer), verbose=min(self.verbose, 2),
             checkpoint_dir=None if start.progress is None else start.progress.self_training,
+            augmentation=self._augmentation(start.X, start.seed, "self-training"),
             **self._self_train_kwargs())
         self._finish(start, model, training)
         self.n_iter_ = training.n_iter
         self.converged_ = training.converged
         return self
+
+    def _augmentation(self, X, seed, stage):
+        if not self.augment:
+            return None
+        # Each stage its own draws, from the fit's seed.
+        return RandomTransform(self._image_shape, seed=(seed + (stage == "self-training")) % 2**31,
+                               name="random_transform")
 
     def _set_model(self, model):
         self.model_ = model
@@ -183,6 +210,24 @@ class DEC(_AutoencoderClustering):
     def predict(self, X):
         """The most likely cluster of each sample."""
         return self.predict_proba(X).argmax(1)
+
+
+def _image_shape(X, autoencoder):
+    """The shape of one image of ``X`` as ``RandomTransform`` takes it: None
+    for images (the convolutional autoencoder's input), (height, width, 1) for
+    rows of the dense one (given as images, or as square gray images)."""
+    shape = X.shape[1:]
+    if autoencoder == "conv":
+        return None
+    if len(shape) > 1:
+        return tuple(shape) + (1,) * (len(shape) == 2)
+    side = math.isqrt(int(shape[0]))
+    if side * side != shape[0]:
+        raise ValueError(
+            f"augment=True shifts and rotates images, but X has {shape[0]} "
+            "features per row, not a square number of pixels: pass X as images, of shape "
+            "(n_samples, height, width[, channels]), or use augment=False.")
+    return (side, side, 1)
 
 
 class IDEC(DEC):
@@ -214,6 +259,7 @@ class IDEC(DEC):
         update_interval=140,
         tol=0.001,
         gamma=0.1,
+        augment=False,
         verbose=0,
         random_state=None,
         checkpoint_dir=None,
@@ -222,7 +268,8 @@ class IDEC(DEC):
             n_clusters, autoencoder=autoencoder, ae_weights=ae_weights,
             pretrain_epochs=pretrain_epochs, pretrain_optimizer=pretrain_optimizer,
             batch_size=batch_size, n_init=n_init, alpha=alpha, optimizer=optimizer,
-            maxiter=maxiter, update_interval=update_interval, tol=tol, verbose=verbose,
+            maxiter=maxiter, update_interval=update_interval, tol=tol, augment=augment,
+            verbose=verbose,
             random_state=random_state, checkpoint_dir=checkpoint_dir,
         )
         self.gamma = gamma
