@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from deepcluster_keras import metrics
-from deepcluster_keras.methods import (METHOD_PARAMS, METHODS, NAMES, RAW_METHODS,
+from deepcluster_keras.methods import (ADDED_LATER, METHOD_PARAMS, METHODS, NAMES, RAW_METHODS,
                                        recipe_defaults, recipe_differences, resolved_recipe)
 from deepcluster_keras.persistence import atomic_write_json, atomic_write_text, read_json
 
@@ -27,19 +27,21 @@ def _published_data():
         return json.load(f)
 
 
-def published(dataset, autoencoder="dense", params=None):
+def published(dataset, autoencoder="dense", params=None, augment=False):
     """The published figures of ``dataset`` with ``autoencoder``, by method.
 
     A figure that names the method's ``params`` it was made with (IMSAT's
     VAT and RPT) is left out where ``params`` (``{method: {name: value}}``,
     the parameters a run set, as a recipe's ``method_params`` holds them)
-    set them otherwise; without ``params``, the method's first figure.
+    set them otherwise; without ``params``, the method's first figure. The
+    figures of DEC-DA (``"augment": true``) go with ``augment`` only.
     """
     params = params or {}
     figures = {}
     for f in _published_data()["figures"]:
         own = params.get(f["method"], {})
         if (f["dataset"] == dataset and f["autoencoder"] == autoencoder
+                and f.get("augment", False) == bool(augment)
                 and all(own.get(k, v) == v for k, v in f.get("params", {}).items())):
             figures.setdefault(f["method"], f)
     return figures
@@ -141,7 +143,7 @@ def _summary(out, seeds):
     recipe = next((r["config"] for r in runs.values()), {})
     _warn_mixed_recipes(out, runs)
     figures = published(recipe.get("dataset"), recipe.get("autoencoder", "dense"),
-                        recipe.get(METHOD_PARAMS))
+                        recipe.get(METHOD_PARAMS), augment=recipe.get("augment", False))
     summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r["complete"]),
                "recipe": {**recipe, "n_samples": next((r["n_samples"] for r in runs.values()), None)},
                "methods": {}}
@@ -317,7 +319,7 @@ def _is_tutorial_recipe(folder):
     files = seed_files(folder)
     if not files:
         return False
-    config = read_json(files[0])["config"]
+    config = {**ADDED_LATER, **read_json(files[0])["config"]}
     tutorial = resolved_recipe({**recipe_defaults(), "n_clusters": 10})
     return config["dataset"] == "mnist" and all(config[k] == v for k, v in tutorial.items()
                                                 if k != "gamma")
