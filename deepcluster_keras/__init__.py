@@ -12,7 +12,7 @@ _PUBLIC = {
     "DEC": "estimator", "IDEC": "estimator", "DKM": "estimator", "AlternatingKMeans": "estimator",
     "DESOM": "estimator", "VaDE": "estimator", "RIM": "estimator", "IMSAT": "estimator",
     "DAC": "estimator",
-    "target_distribution": "dec", "pretrain": "dec", "PretrainingCollapsed": "dec",
+    "target_distribution": "dec", "pretrain": "training", "PretrainingCollapsed": "training",
     "init_centres": "dec", "build_clustering_model": "dec", "self_train": "dec",
     "autoencoder": "autoencoders", "conv_autoencoder": "autoencoders",
     "load_data": "datasets",

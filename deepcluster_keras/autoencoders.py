@@ -31,7 +31,7 @@ DEC_DIMS = (784, 500, 500, 2000, 10)
 #: that weights saved by older code are not reused as if they were current
 #: (``reproduce`` refuses them). 1: one initializer instance shared by all
 #: layers; 2: a fresh initializer per layer (commit c0521b6); 3: a fresh batch
-#: order in every pretraining epoch (``dec.ShuffledBatches``).
+#: order in every pretraining epoch (``training.ShuffledBatches``).
 #: tests/test_autoencoders.py fails until it is bumped when the layers, their
 #: shapes, activations or initializer settings, or the pretraining optimizers
 #: change; a change in how the same settings draw (as from 1 to 2) it cannot see.

@@ -198,7 +198,7 @@ def main(argv=None):
     from deepcluster_keras._startup import import_keras
 
     import_keras()
-    from deepcluster_keras.dec import PretrainingCollapsed
+    from deepcluster_keras.training import PretrainingCollapsed
 
     try:
         args.handler(args)

@@ -63,7 +63,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, append_epoch, scores_text
+from deepcluster_keras.training import PREDICT_BATCH_SIZE, EpochTraining, append_epoch, scores_text
 from deepcluster_keras.persistence import EpochCheckpoint
 from deepcluster_keras.validation import check_n_clusters, check_positive_int
 

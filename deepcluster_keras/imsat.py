@@ -27,8 +27,7 @@ import numpy as np
 from keras import ops
 from sklearn.neighbors import NearestNeighbors
 
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE, EpochTraining, append_epoch, scores_text
-from deepcluster_keras.persistence import EpochCheckpoint
+from deepcluster_keras.training import PREDICT_BATCH_SIZE, epoch_loop
 
 __all__ = ["mutual_information", "information_loss", "build_softmax_model", "vat_epsilon",
            "training_pass", "rpt_perturbation", "vat_perturbation", "train"]
@@ -244,7 +243,7 @@ def vat_perturbation(net, x, p, eps, rng, xi=5.0, passes=None):
 
 
 def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps=None, xi=5.0,
-          seed=0, verbose=1, checkpoint_dir=None):
+          seed=0, verbose=1, checkpoint_dir=None, callbacks=None):
     """Train a compiled :func:`build_softmax_model` model, a batch at a time.
 
     ``augmentation``: None (RIM: ``model`` has one input), ``"rpt"`` or
@@ -254,24 +253,19 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
     a fresh permutation every epoch, drawn from ``(seed, epoch)``. With
     ``checkpoint_dir`` the model, its optimizer and the history are saved
     after every epoch, and a call with the same settings continues there.
+    ``callbacks``: Keras callbacks told of each epoch's end
+    (:func:`~deepcluster_keras.training.epoch_loop`).
 
-    Returns an :class:`~deepcluster_keras.dec.EpochTraining` whose ``history``
+    Returns an :class:`~deepcluster_keras.training.EpochTraining` whose ``history``
     has per epoch: ``epoch``, ``loss``, ``mutual_information`` over all the
     data, ``delta_label`` (labels changed since the epoch before) and
     ``acc``, ``nmi``, ``ari`` when labels were given.
     """
-    say = print if verbose else (lambda *a, **k: None)
     net = model if augmentation is None else model.get_layer("softmax_net")
     n_clusters = net.output_shape[-1]
-    history = {k: [] for k in ("epoch", "loss", "mutual_information", "delta_label")}
-    if y is not None:
-        history.update(acc=[], nmi=[], ari=[])
-    progress = EpochCheckpoint(checkpoint_dir, x, {
-        "epochs": int(epochs), "batch_size": int(batch_size), "augmentation": augmentation,
-        "xi": float(xi), "seed": int(seed)}, model)
-    first, history, labels = progress.resume(history, say, "epoch", epochs)
     passes = None if augmentation is None else _TrainingPasses(net)
-    for epoch in range(first, epochs):
+
+    def train_epoch(epoch, labels):
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(x))
         losses = []
@@ -293,21 +287,21 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
                 for variable, value in zip(net.non_trainable_variables, statistics):
                     variable.assign(value)
             losses.append(float(np.ravel(loss)[0]))
-        if not np.isfinite(losses[-1]):
-            raise FloatingPointError(f"Training diverged in epoch {epoch + 1} (loss={losses[-1]}). "
-                                     "Scale the data to [0, 1] or lower the learning rate.")
         p_all = net.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
         previous, labels = labels, p_all.argmax(1)
-        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                 "mutual_information": float(ops.convert_to_numpy(mutual_information(p_all))),
-                 "delta_label": 1.0 if previous is None else float(np.mean(labels != previous))}
-        append_epoch(history, entry, y, labels)
-        say(f"   epoch {epoch + 1}/{epochs}  loss {entry['loss']:.4f}  "
-            f"I(X;Y) {entry['mutual_information']:.4f}"
-            + scores_text(entry),
-            flush=True)
-        progress.save(epoch + 1, history, labels)
-    progress.done()
-    labels = net.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
-    return EpochTraining(history=history, labels=labels, epochs=int(epochs),
-                         seconds=progress.seconds())
+        # The last batch's loss tells divergence (a NaN may not survive a mean's print).
+        loss = float(np.mean(losses)) if np.isfinite(losses[-1]) else losses[-1]
+        return {"epoch": epoch + 1, "loss": loss,
+                "mutual_information": float(ops.convert_to_numpy(mutual_information(p_all))),
+                "delta_label": 1.0 if previous is None else float(np.mean(labels != previous))
+                }, labels
+
+    result = epoch_loop(
+        train_epoch, model=model, x=x, y=y, epochs=epochs,
+        keys=("epoch", "loss", "mutual_information", "delta_label"),
+        settings={"epochs": int(epochs), "batch_size": int(batch_size),
+                  "augmentation": augmentation, "xi": float(xi), "seed": int(seed)},
+        checkpoint_dir=checkpoint_dir, verbose=verbose, callbacks=callbacks,
+        describe=lambda e: f"  loss {e['loss']:.4f}  I(X;Y) {e['mutual_information']:.4f}")
+    result.labels = net.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)
+    return result

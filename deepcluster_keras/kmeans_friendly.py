@@ -33,10 +33,8 @@ import numpy as np
 from keras import ops
 from sklearn.cluster import KMeans
 
-from deepcluster_keras.dec import (PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches,
-                                   append_epoch, scores_text)
+from deepcluster_keras.training import PREDICT_BATCH_SIZE, ShuffledBatches, epoch_loop
 from deepcluster_keras.layers import KMeansLayer
-from deepcluster_keras.persistence import EpochCheckpoint
 
 __all__ = ["dkm_alphas", "build_kmeans_model", "train"]
 
@@ -82,7 +80,7 @@ class _Batches(ShuffledBatches):
 
 def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans_weight=1.0,
           optimizer=None, batch_size=256, seed=0, verbose=1, checkpoint_dir=None,
-          layer="kmeans"):
+          layer="kmeans", callbacks=None):
     """Fine-tune a :func:`build_kmeans_model` model stage by stage.
 
     Parameters
@@ -115,10 +113,12 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
         every stage, and continue from there when called again.
     layer : str, default="kmeans"
         Name of the cost's layer: its ``clusters`` are the centres.
+    callbacks : list of keras.callbacks.Callback, optional
+        Told of each stage's end (:func:`~deepcluster_keras.training.epoch_loop`).
 
     Returns
     -------
-    :class:`~deepcluster_keras.dec.EpochTraining`, whose ``history`` has one
+    :class:`~deepcluster_keras.training.EpochTraining`, whose ``history`` has one
     entry for the start (stage 0) and one per stage: ``stage``, ``epoch``
     (epochs trained so far), the annealed weight by its name (``alpha``), ``loss``, ``reconstruction`` and
     ``kmeans_cost`` (means over the stage's last epoch), ``delta_label``
@@ -132,25 +132,15 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
     n_features = int(np.prod(x.shape[1:]))
     model.compile(optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(),
                   loss=["mse", kmeans_cost], loss_weights=[1.0, float(kmeans_weight) / n_features])
-    say = print if verbose else (lambda *a, **k: None)
     alphas = list(schedule)
     batches = _Batches(x, batch_size, seed=seed)
-    history = {k: [] for k in ("stage", "epoch", annealed, "loss", "reconstruction",
-                               "kmeans_cost", "delta_label")}
-    if y is not None:
-        history.update(acc=[], nmi=[], ari=[])
-    progress = EpochCheckpoint(checkpoint_dir, x, {
-        "alphas": alphas, "epochs_per_stage": int(epochs_per_stage),
-        "reset_centres": _reset_name(reset_centres), "kmeans_weight": float(kmeans_weight),
-        "batch_size": int(batch_size), "seed": int(seed)}, model)
-    first, history, labels = progress.resume(history, say, "stage", len(alphas))
-    if labels is None:  # the start: the K-means centres' labels
-        labels = _labels(encoder, layer, x)
-        append_epoch(history, {"stage": 0, "epoch": 0, annealed: None, "loss": None,
-                               "reconstruction": None, "kmeans_cost": None, "delta_label": 0.0},
-                     y, labels)
     reset = _kmeans_reset if reset_centres is True else reset_centres
-    for stage in range(first, len(alphas)):
+
+    def start():  # the K-means centres' labels
+        return ({"stage": 0, "epoch": 0, annealed: None, "loss": None, "reconstruction": None,
+                 "kmeans_cost": None, "delta_label": 0.0}, _labels(encoder, layer, x))
+
+    def train_stage(stage, labels):
         if alphas[stage] is not None:
             layer.annealed.assign(alphas[stage])
         if reset:
@@ -160,27 +150,30 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
                         shuffle=False, verbose=0,
                         callbacks=[batches.epoch_callback(), keras.callbacks.TerminateOnNaN()])
         logs = {k: float(v[-1]) for k, v in fit.history.items()}
-        if not np.isfinite(logs["loss"]):
-            raise FloatingPointError(
-                f"Training diverged in stage {stage + 1} (loss={logs['loss']}). Scale the data "
-                "to [0, 1], lower kmeans_weight or the learning rate.")
         previous = labels
         labels = (_reset_centres(encoder, layer, x, seed + stage + 1, reset)
                   if reset and stage == len(alphas) - 1 else _labels(encoder, layer, x))
-        entry = {"stage": stage + 1, "epoch": epoch + epochs_per_stage, annealed: alphas[stage],
-                 "loss": logs["loss"], "reconstruction": _output_loss(model, logs, 0),
-                 "kmeans_cost": _output_loss(model, logs, 1),
-                 "delta_label": float(np.mean(labels != previous))}
-        append_epoch(history, entry, y, labels)
-        say(f"   stage {stage + 1}/{len(alphas)}" + (f"  {annealed} {alphas[stage]:.3g}"
-                                                     if alphas[stage] is not None else "")
-            + f"  loss {entry['loss']:.4f}  changed {entry['delta_label']:.4f}"
-            + scores_text(entry),
-            flush=True)
-        progress.save(stage + 1, history, labels)
-    progress.done()
-    return EpochTraining(history=history, labels=labels, epochs=len(alphas) * epochs_per_stage,
-                         seconds=progress.seconds())
+        return {"stage": stage + 1, "epoch": epoch + epochs_per_stage, annealed: alphas[stage],
+                "loss": logs["loss"], "reconstruction": _output_loss(model, logs, 0),
+                "kmeans_cost": _output_loss(model, logs, 1),
+                "delta_label": float(np.mean(labels != previous))}, labels
+
+    def describe(entry):
+        alpha = entry[annealed]
+        return ((f"  {annealed} {alpha:.3g}" if alpha is not None else "")
+                + f"  loss {entry['loss']:.4f}  changed {entry['delta_label']:.4f}")
+
+    result = epoch_loop(
+        train_stage, model=model, x=x, y=y, epochs=len(alphas),
+        keys=("stage", "epoch", annealed, "loss", "reconstruction", "kmeans_cost", "delta_label"),
+        settings={"alphas": alphas, "epochs_per_stage": int(epochs_per_stage),
+                  "reset_centres": _reset_name(reset_centres),
+                  "kmeans_weight": float(kmeans_weight), "batch_size": int(batch_size),
+                  "seed": int(seed)},
+        checkpoint_dir=checkpoint_dir, verbose=verbose, start=start, describe=describe,
+        unit="stage", callbacks=callbacks)
+    result.epochs *= epochs_per_stage  # stages to epochs
+    return result
 
 
 def _output_loss(model, logs, index):

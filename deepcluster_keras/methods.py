@@ -21,6 +21,7 @@ methods start from its saved weights.
 """
 
 import importlib
+import inspect
 import json
 import time
 
@@ -198,6 +199,14 @@ def estimator(method, recipe, **settings):
     if method not in TRAINED:
         params["maxiter"] = 0
     return cls(**params)
+
+
+def fit(estimator, x, y, callbacks=None):
+    """``estimator.fit(x, y)``, with the Keras ``callbacks`` where its ``fit``
+    takes them (DEC's and IDEC's self-training); ``run`` and ``reproduce`` fit
+    every method through it."""
+    takes = callbacks and "callbacks" in inspect.signature(estimator.fit).parameters
+    return estimator.fit(x, y, **({"callbacks": callbacks} if takes else {}))
 
 
 def params_record(fitted):

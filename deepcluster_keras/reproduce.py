@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from deepcluster_keras import autoencoders, classical, dec, metrics, methods, report
+from deepcluster_keras import autoencoders, classical, methods, metrics, report, training
 from deepcluster_keras.datasets import load_data
 from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json, library_versions,
                                            read_json)
@@ -35,12 +35,14 @@ PRETRAINING_FIELDS = ("dataset", "autoencoder", "pretrain_epochs", "batch_size",
 
 def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=None,
               out="results/mnist", work_dir=None, methods_=methods.TUTORIAL_METHODS, verbose=2,
-              x=None, y=None):
+              x=None, y=None, callbacks=None):
     """Run ``methods_`` for every seed (skipping finished ones); write the summary
     of every seed in ``out``, those of earlier runs included.
 
     ``recipe`` overrides the estimators' defaults; ``x`` and ``y`` replace
-    ``dataset`` when given. Returns the summary (see :func:`report.summarize`).
+    ``dataset`` when given; ``callbacks``: Keras callbacks of the training,
+    where the method's ``fit`` takes them (:func:`methods.fit`). Returns the
+    summary (see :func:`report.summarize`).
     """
     recipe = {**methods.recipe_defaults(), **(recipe or {})}
     seeds = list(seeds)
@@ -66,7 +68,7 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
     for done, seed in enumerate(seeds):
         if not _is_complete(out, seed, todo_methods):
             say(_time_left(out, seeds[done:], todo_methods, work_dir), flush=True)
-        Seed(recipe, dataset, seed, out, work_dir, verbose).run(x, y, todo_methods)
+        Seed(recipe, dataset, seed, out, work_dir, verbose, callbacks).run(x, y, todo_methods)
         say(f"== seed {seed} done ({done + 1}/{len(seeds)})", flush=True)
         summary = report.summarize(out)  # every seed in the folder, growing seed by seed
     say(summary["markdown"])
@@ -77,8 +79,9 @@ class Seed:
     """One seed's results in ``<out>/seed_<seed>.json``, its weights and
     checkpoints in ``<work_dir>/seed_<seed>``."""
 
-    def __init__(self, recipe, dataset, seed, out, work_dir, verbose):
+    def __init__(self, recipe, dataset, seed, out, work_dir, verbose, callbacks=None):
         self.recipe, self.dataset, self.seed, self.verbose = recipe, dataset, seed, verbose
+        self.callbacks = callbacks
         self.path = seed_path(out, seed)
         self.work = os.path.join(work_dir, f"seed_{seed}")
         self.weights = os.path.join(self.work, AE_WEIGHTS_FILE)
@@ -135,7 +138,7 @@ class Seed:
             try:
                 fitted = self._fit("ae_kmeans", x, None, "pretraining",
                                    ae_weights=self.weights if pretrained else None)
-            except dec.PretrainingCollapsed as collapse:
+            except training.PretrainingCollapsed as collapse:
                 self._record_collapse(collapse)
                 return
             if not pretrained:
@@ -173,7 +176,7 @@ class Seed:
         fitted = methods.estimator(method, self.recipe, ae_weights=ae_weights,
                                    random_state=self.seed, verbose=min(self.verbose, 1),
                                    checkpoint_dir=os.path.join(self.work, checkpoint))
-        return fitted.fit(x, y)
+        return methods.fit(fitted, x, y, self.callbacks)
 
     def _record_collapse(self, collapse):
         """A seed whose pretraining collapsed keeps the record of it, and is

@@ -35,12 +35,14 @@ CHECKPOINT_DIR = "checkpoint"
 
 
 def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_clusters=None, seed=0,
-        ae_weights=None, out="dec_output", plots=True, verbose=1, x=None, y=None):
+        ae_weights=None, out="dec_output", plots=True, verbose=1, x=None, y=None,
+        callbacks=None):
     """Fit ``method`` and write its results into ``out``; returns the ``results.json`` dict.
 
     ``recipe`` overrides the estimators' defaults (``methods.recipe_defaults()``);
     ``x`` and ``y`` replace ``dataset`` when given. ``n_clusters`` None: the
-    number of classes in the labels.
+    number of classes in the labels. ``callbacks``: Keras callbacks of the
+    training, where the method's ``fit`` takes them (:func:`methods.fit`).
     """
     methods.check_methods([method])
     recipe = methods.with_method_params({**methods.recipe_defaults(), **(recipe or {})}, [method])
@@ -74,8 +76,9 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
             _record(results, method, x.reshape(len(x), -1), y, labels, say)
             fitted = None
         elif method in methods.RAW_METHODS:  # a network on the raw data
-            fitted = methods.estimator(method, recipe, random_state=seed, verbose=verbose,
-                                       checkpoint_dir=checkpoint).fit(x, y)
+            fitted = methods.fit(methods.estimator(method, recipe, random_state=seed,
+                                                   verbose=verbose, checkpoint_dir=checkpoint),
+                                 x, y, callbacks)
             results["seconds"].update(fitted.seconds_)
             results["training"] = fitted.training_record()
             results["params"] = methods.params_record(fitted)
@@ -85,7 +88,7 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
         else:
             fitted = methods.estimator(method, recipe, ae_weights=ae_weights, random_state=seed,
                                        verbose=verbose, checkpoint_dir=checkpoint)
-            fitted.fit(x, y)
+            methods.fit(fitted, x, y, callbacks)
             results["pretrain"] = fitted.pretrain_
             results["seconds"].update(fitted.seconds_)
             if ae_weights is None:

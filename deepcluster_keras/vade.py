@@ -35,9 +35,7 @@ from keras import ops
 from sklearn.mixture import GaussianMixture
 
 from deepcluster_keras import autoencoders
-from deepcluster_keras.dec import (PREDICT_BATCH_SIZE, EpochTraining, ShuffledBatches,
-                                   append_epoch, scores_text)
-from deepcluster_keras.persistence import EpochCheckpoint
+from deepcluster_keras.training import PREDICT_BATCH_SIZE, ShuffledBatches, epoch_loop
 
 __all__ = ["Sampling", "GaussianMixturePrior", "fit_mixture", "build_vade_model", "mean_encoder",
            "learning_rate", "train"]
@@ -240,7 +238,7 @@ def mean_encoder(model):
 
 
 def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=100, seed=0,
-          verbose=1, checkpoint_dir=None):
+          verbose=1, checkpoint_dir=None, callbacks=None):
     """Train a :func:`build_vade_model` model on the negative ELBO, epoch by epoch.
 
     Adam with :func:`learning_rate`'s schedule; the reconstruction loss is the
@@ -249,8 +247,10 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
     noise of the samples of ``z``. With
     ``checkpoint_dir`` the model, its optimizer and the history are saved
     after every epoch, and a call with the same settings continues there.
+    ``callbacks``: Keras callbacks told of each epoch's end
+    (:func:`~deepcluster_keras.training.epoch_loop`).
 
-    Returns an :class:`~deepcluster_keras.dec.EpochTraining` whose
+    Returns an :class:`~deepcluster_keras.training.EpochTraining` whose
     ``history`` has one entry for the start (epoch 0) and one per epoch:
     ``epoch``, ``loss`` (the negative ELBO, a mean over the epoch),
     ``reconstruction`` and ``prior`` (its parts), ``learning_rate``,
@@ -261,34 +261,21 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
     n_features = int(np.prod(x.shape[1:]))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate_start),
                   loss=["binary_crossentropy", latent_loss], loss_weights=[float(n_features), 1.0])
-    say = print if verbose else (lambda *a, **k: None)
     n_clusters = model.get_layer("mixture").n_clusters
     batches = _Batches(x, batch_size, seed=seed)
-    keys = ("epoch", "loss", "reconstruction", "prior", "learning_rate", "delta_label",
-            "smallest_cluster")
-    history = {k: [] for k in keys + (() if y is None else ("acc", "nmi", "ari"))}
-    progress = EpochCheckpoint(checkpoint_dir, x, {
-        "epochs": int(epochs), "batch_size": int(batch_size),
-        "learning_rate": float(learning_rate_start), "seed": int(seed)}, model)
-    first, history, labels = progress.resume(history, say, "epoch", epochs)
-
     encoder = mean_encoder(model)
 
-    def record(epoch, logs, previous):
+    def entry_of(epoch, logs, previous):
         labels = responsibilities(model, x, encoder).argmax(1)
-        entry = {"epoch": epoch, "loss": logs.get("loss"),
-                 "reconstruction": logs.get("reconstruction_loss"),
-                 "prior": logs.get("mixture_loss"),
-                 "learning_rate": logs.get("learning_rate"),
-                 "delta_label": 0.0 if previous is None else float(np.mean(labels != previous)),
-                 "smallest_cluster": float(np.bincount(labels, minlength=n_clusters).min()
-                                           / len(labels))}
-        append_epoch(history, entry, y, labels)
-        return labels, entry
+        return {"epoch": epoch, "loss": logs.get("loss"),
+                "reconstruction": logs.get("reconstruction_loss"),
+                "prior": logs.get("mixture_loss"),
+                "learning_rate": logs.get("learning_rate"),
+                "delta_label": 0.0 if previous is None else float(np.mean(labels != previous)),
+                "smallest_cluster": float(np.bincount(labels, minlength=n_clusters).min()
+                                          / len(labels))}, labels
 
-    if labels is None:  # the start: the mixture fitted on the pretrained embedding
-        labels, _ = record(0, {}, None)
-    for epoch in range(first, epochs):
+    def train_epoch(epoch, labels):
         rate = learning_rate(epoch, learning_rate_start)
         model.optimizer.learning_rate.assign(rate)
         # The epoch's noise from (seed, epoch) alone, as its batch order: a
@@ -299,15 +286,15 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
                         callbacks=[batches.epoch_callback(), keras.callbacks.TerminateOnNaN()])
         logs = {k: float(v[-1]) for k, v in fit.history.items()}
         if not np.isfinite(logs["loss"]):
-            raise FloatingPointError(
-                f"Training diverged in epoch {epoch + 1} (loss={logs['loss']}). Scale the data "
-                "to [0, 1] or lower the learning rate.")
-        labels, entry = record(epoch + 1, {**logs, "learning_rate": rate}, labels)
-        say(f"   epoch {epoch + 1}/{epochs}  loss {entry['loss']:.4f}  "
-            f"changed {entry['delta_label']:.4f}"
-            + scores_text(entry),
-            flush=True)
-        progress.save(epoch + 1, history, labels)
-    progress.done()
-    return EpochTraining(history=history, labels=labels, epochs=int(epochs),
-                         seconds=progress.seconds())
+            return {"loss": logs["loss"]}, labels
+        return entry_of(epoch + 1, {**logs, "learning_rate": rate}, labels)
+
+    return epoch_loop(
+        train_epoch, model=model, x=x, y=y, epochs=epochs,
+        keys=("epoch", "loss", "reconstruction", "prior", "learning_rate", "delta_label",
+              "smallest_cluster"),
+        settings={"epochs": int(epochs), "batch_size": int(batch_size),
+                  "learning_rate": float(learning_rate_start), "seed": int(seed)},
+        checkpoint_dir=checkpoint_dir, verbose=verbose, callbacks=callbacks,
+        start=lambda: entry_of(0, {}, None),
+        describe=lambda e: f"  loss {e['loss']:.4f}  changed {e['delta_label']:.4f}")

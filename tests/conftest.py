@@ -60,34 +60,40 @@ def reproduce_on_one_thread(out, *args):
     return json.loads((pathlib.Path(out) / "seed_0.json").read_text())
 
 
-class BatchCounter:
-    """Counts self-training batches (``train_on_batch`` calls of any
-    functional model) and raises KeyboardInterrupt at batch ``interrupt_at``."""
+class CallCounter:
+    """Counts the calls of one callback hook through the public hook (the
+    ``callbacks`` of ``self_train``, the estimators' ``fit``, ``run`` and
+    ``reproduce``, Keras' ``fit``), and raises KeyboardInterrupt at call
+    ``interrupt_at``: Ctrl-C, as a user would press it. ``reset`` gives the
+    callbacks to pass."""
 
-    def __init__(self, monkeypatch):
+    def __init__(self, hook):
         import keras
 
-        inputs = keras.Input((1,))
-        functional = type(keras.Model(inputs, keras.layers.Dense(1)(inputs)))  # the models' class
-        train_on_batch = functional.train_on_batch
-        self.calls, self.interrupt_at = 0, None
-
-        def counted(model, *args, **kwargs):
+        def count(callback, index, logs=None):
             self.calls += 1
             if self.calls == self.interrupt_at:
                 raise KeyboardInterrupt
-            return train_on_batch(model, *args, **kwargs)
 
-        monkeypatch.setattr(functional, "train_on_batch", counted)
+        self.callback = type("Count", (keras.callbacks.Callback,), {hook: count})()
+        self.calls, self.interrupt_at = 0, None
 
     def reset(self, interrupt_at=None):
         self.calls, self.interrupt_at = 0, interrupt_at
+        return [self.callback]
 
 
 @pytest.fixture
-def batches(monkeypatch):
-    """A :class:`BatchCounter` for the test."""
-    return BatchCounter(monkeypatch)
+def epochs():
+    """Counts the ends of epochs (stages; every restart's; pretraining's
+    epochs in Keras' ``fit``), after each epoch's checkpoint was saved."""
+    return CallCounter("on_epoch_end")
+
+
+@pytest.fixture
+def batches():
+    """Counts self-training batches."""
+    return CallCounter("on_train_batch_end")
 
 
 @pytest.fixture(scope="session")

@@ -145,17 +145,7 @@ def test_augmented_pretraining_is_mse_against_the_transformed_batch():
     np.testing.assert_allclose(inverted["loss"][0], expected, rtol=1e-5)
 
 
-class _InterruptAfter(keras.callbacks.Callback):
-    def __init__(self, epochs):
-        super().__init__()
-        self.epochs = epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 >= self.epochs:
-            raise KeyboardInterrupt
-
-
-def test_augmented_pretraining_resumes_with_the_same_draws(tmp_path):
+def test_augmented_pretraining_resumes_with_the_same_draws(tmp_path, epochs):
     x = _images(48, side=8).reshape(48, -1)
 
     def run(**kwargs):
@@ -167,7 +157,7 @@ def test_augmented_pretraining_resumes_with_the_same_draws(tmp_path):
 
     whole_ae, whole = run()
     with pytest.raises(KeyboardInterrupt):
-        run(checkpoint_dir=tmp_path, checkpoint_every=2, callbacks=[_InterruptAfter(3)])
+        run(checkpoint_dir=tmp_path, checkpoint_every=2, callbacks=epochs.reset(interrupt_at=3))
     resumed_ae, resumed = run(checkpoint_dir=tmp_path, checkpoint_every=2)
     assert resumed["resumed_from_epoch"] == 2
     np.testing.assert_allclose(resumed["loss"], whole["loss"], rtol=1e-5)

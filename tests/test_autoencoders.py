@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from deepcluster_keras import DEC, autoencoder, conv_autoencoder, dec
+from deepcluster_keras import DEC, autoencoder, conv_autoencoder, training
 from deepcluster_keras.autoencoders import WEIGHTS_VERSION, load_autoencoder_weights
 
 
@@ -95,7 +95,7 @@ def _what_a_seed_makes():
     models = [autoencoder()[0], conv_autoencoder()[0], conv_autoencoder((8, 8, 1))[0]]
     optimizers = {}
     for name in ("sgd", "adam"):
-        opt = dec.pretrain_optimizer(name)
+        opt = training.pretrain_optimizer(name)
         optimizers[name] = [type(opt).__name__, float(opt.learning_rate),
                             {k: getattr(opt, k, None) for k in ("momentum", "nesterov", "beta_1",
                                                                  "beta_2", "epsilon")}]

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from deepcluster_keras.dec import ShuffledBatches, pretrain
+from deepcluster_keras.training import ShuffledBatches, pretrain
 
 N_SAMPLES, BATCH_SIZE, EPOCHS = 10, 4, 3
 
@@ -18,7 +18,7 @@ SEEN = []
 @keras.saving.register_keras_serializable(package="test_batch_order")
 class _Recorder(keras.layers.Layer):
     """Passes its input on and records the sample ids (column 0) it trained on
-    (not those of pretraining's look at its outputs, ``dec.CollapseCheck``)."""
+    (not those of pretraining's look at its outputs, ``training.CollapseCheck``)."""
 
     def compute_output_shape(self, shape):
         return shape
@@ -141,7 +141,7 @@ def test_one_call_an_epoch_trains_the_same_bits_as_a_step_a_call(monkeypatch):
     (TensorFlow) against the PyDataset with a step per call (the other
     backends' path): the same losses and weights, bit for bit. Measured the
     same on MNIST-70k's pinned seed 4 (docs/speed.md)."""
-    from deepcluster_keras import autoencoder, dec
+    from deepcluster_keras import autoencoder, training
 
     x = np.random.default_rng(0).random((700, 16), dtype=np.float32)
     results = []
@@ -149,7 +149,7 @@ def test_one_call_an_epoch_trains_the_same_bits_as_a_step_a_call(monkeypatch):
         keras.utils.set_random_seed(0)
         ae, _ = autoencoder((16, 32, 8))
         with monkeypatch.context() as patch:
-            patch.setattr(dec.keras.backend, "backend", lambda: backend)
+            patch.setattr(training.keras.backend, "backend", lambda: backend)
             info = pretrain(ae, x, epochs=4, batch_size=64, seed=3, verbose=0,
                             optimizer=keras.optimizers.Adam(1e-3))
         results.append((info["loss"], ae.get_weights()))

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from deepcluster_keras import cli, dec, methods
+from deepcluster_keras import cli, methods, training
 
 
 def run_cli(*args, cwd=None):
@@ -89,9 +89,9 @@ def test_arguments_are_read_before_tensorflow_starts():
 
 def test_a_collapsed_pretraining_exits_with_its_message(tmp_path, capsys, monkeypatch):
     def collapses(*args, **kwargs):
-        raise dec.PretrainingCollapsed(3, 0.087, 0.086)
+        raise training.PretrainingCollapsed(3, 0.087, 0.086)
 
-    monkeypatch.setattr(dec, "pretrain", collapses)
+    monkeypatch.setattr(training, "pretrain", collapses)
     code = cli.main(["run", "--pretrain-epochs", "5", "--out", str(tmp_path)])
     assert code == 1
     assert "error: Pretraining collapsed at epoch 3" in capsys.readouterr().err

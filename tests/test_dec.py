@@ -63,13 +63,13 @@ def test_self_train_warns_at_maxiter_and_wraps_batches():
     assert set(result.history) == {"iteration", "loss", "delta_label"}
 
 
-def test_pretrain_resumes_from_checkpoint(tmp_path, blobs):
+def test_pretrain_resumes_from_checkpoint(tmp_path, blobs, epochs):
     x, _ = blobs
     keras.utils.set_random_seed(0)
     ae, _ = autoencoder((5, 8, 2))
     with pytest.raises(KeyboardInterrupt):
         pretrain(ae, x, epochs=4, verbose=0, optimizer="adam", checkpoint_dir=tmp_path,
-                 checkpoint_every=2, callbacks=[_InterruptAfter(3)])
+                 checkpoint_every=2, callbacks=epochs.reset(interrupt_at=3))
     assert os.path.isfile(tmp_path / "pretrain_checkpoint.keras")
     fresh, _ = autoencoder((5, 8, 2))
     info = pretrain(fresh, x, epochs=4, verbose=0, optimizer="adam", checkpoint_dir=tmp_path,
@@ -83,7 +83,8 @@ def test_pretrain_resumes_from_checkpoint(tmp_path, blobs):
     # A checkpoint of an older version (without the seed of its batch orders) is refused.
     with pytest.raises(KeyboardInterrupt):
         pretrain(autoencoder((5, 8, 2))[0], x, epochs=4, verbose=0, optimizer="adam",
-                 checkpoint_dir=tmp_path, checkpoint_every=2, callbacks=[_InterruptAfter(3)])
+                 checkpoint_dir=tmp_path, checkpoint_every=2,
+                 callbacks=epochs.reset(interrupt_at=3))
     (tmp_path / "pretrain_checkpoint.json").write_text('{"epoch": 2, "loss": [], "seconds": 0}')
     with pytest.raises(ValueError, match="older version.*Delete .*pretrain_checkpoint.json"):
         pretrain(autoencoder((5, 8, 2))[0], x, epochs=4, verbose=0, optimizer="adam",
@@ -130,16 +131,16 @@ def test_self_train_resumes_from_checkpoint_as_if_never_stopped(tmp_path, blobs,
     whole = self_train(_blobs_model(x, y), x, y, **settings)
 
     # Ctrl-C at the 20th batch: the checkpoints are at every second update, 8 and 16.
-    batches.reset(interrupt_at=20)
+    interrupt = batches.reset(interrupt_at=20)
     with pytest.raises(KeyboardInterrupt):
-        self_train(_blobs_model(x, y), x, y, checkpoint_dir=tmp_path, checkpoint_every=2, **settings)
+        self_train(_blobs_model(x, y), x, y, checkpoint_dir=tmp_path, checkpoint_every=2,
+                   callbacks=interrupt, **settings)
     state = json.loads((tmp_path / "self_training_checkpoint.json").read_text())
     assert state["iteration"] == 16 and sorted(os.listdir(tmp_path)) == [
         "self_training_16.keras", "self_training_16.npz", "self_training_checkpoint.json"]
 
-    batches.reset()
     resumed = self_train(_blobs_model(x, y), x, y, checkpoint_dir=tmp_path, checkpoint_every=2,
-                         **settings)
+                         callbacks=batches.reset(), **settings)
     assert batches.calls == 30 - 16, "trains only the batches after the checkpoint"
     assert resumed.n_iter == whole.n_iter == 30
     assert resumed.history["iteration"] == whole.history["iteration"]
@@ -153,11 +154,10 @@ def test_self_train_resumes_from_checkpoint_as_if_never_stopped(tmp_path, blobs,
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
 def test_self_train_refuses_a_checkpoint_of_other_data_or_settings(tmp_path, blobs, batches):
     x, y = blobs
-    batches.reset(interrupt_at=10)
     with pytest.raises(KeyboardInterrupt):
         self_train(_blobs_model(x, y), x, maxiter=20, update_interval=4, tol=0.0, verbose=0,
-                   checkpoint_dir=tmp_path, checkpoint_every=1)
-    batches.reset()
+                   checkpoint_dir=tmp_path, checkpoint_every=1,
+                   callbacks=batches.reset(interrupt_at=10))
     with pytest.raises(ValueError, match=r"checkpoint in .* other data, model or settings "
                                          r"\(update_interval differ\).*delete that folder"):
         self_train(_blobs_model(x, y), x, maxiter=20, update_interval=5, tol=0.0, verbose=0,
@@ -179,18 +179,6 @@ def test_self_train_refuses_a_checkpoint_of_other_data_or_settings(tmp_path, blo
     resumed = self_train(moved, x, maxiter=20, update_interval=4, tol=0.0, verbose=0,
                          checkpoint_dir=tmp_path)
     assert resumed.n_iter == 20 and not os.path.exists(tmp_path / "self_training_checkpoint.json")
-
-
-class _InterruptAfter(keras.callbacks.Callback):
-    """Simulates Ctrl-C after some epochs."""
-
-    def __init__(self, epochs):
-        super().__init__()
-        self.epochs = epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 >= self.epochs:
-            raise KeyboardInterrupt
 
 
 def test_joint_loss_keeps_the_decoder_and_changes_the_encoders_training(blobs):
@@ -246,3 +234,35 @@ def test_divergence_is_reported_not_hidden(blobs):
     # Reconstruction errors of 1e40 overflow float32: the loss is inf from the start.
     with pytest.raises(FloatingPointError, match="Self-training diverged.*Scale the data"):
         self_train(model, x * 1e20, maxiter=50, update_interval=10, batch_size=32, verbose=0)
+
+
+def test_self_train_tells_callbacks_of_batches_and_updates_and_stops_when_asked(blobs):
+    x, y = blobs
+    seen = {"batches": [], "updates": [], "began": 0, "ended": 0}
+
+    class Record(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["began"] += 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen["batches"].append((batch, logs["loss"]))
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen["updates"].append((epoch, logs))
+            if epoch == 2:
+                self.model.stop_training = True  # as EarlyStopping would
+
+        def on_train_end(self, logs=None):
+            seen["ended"] += 1
+
+    result = self_train(_blobs_model(x, y), x, y, maxiter=100, update_interval=4, tol=0.0,
+                        batch_size=32, verbose=0, callbacks=[Record()])
+    # Updates at iterations 0, 4 and 8; the third stops the loop before its batches.
+    assert [e for e, _ in seen["updates"]] == [0, 1, 2] and result.n_iter == 8
+    assert [b for b, _ in seen["batches"]] == list(range(8)) and seen["began"] == seen["ended"] == 1
+    assert [row["iteration"] for _, row in seen["updates"]] == result.history["iteration"]
+    assert [row["acc"] for _, row in seen["updates"]] == result.history["acc"]
+    # Each update's loss is the mean of the batch losses since the one before.
+    losses = [loss for _, loss in seen["batches"]]
+    np.testing.assert_allclose(result.history["loss"][1:], [np.mean(losses[:4]), np.mean(losses[4:])])
+    assert not result.converged

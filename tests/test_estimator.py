@@ -136,7 +136,7 @@ def test_self_training_optimizer_is_the_one_asked_for(fitted):
 def test_a_fit_that_saved_nothing_does_not_bind_its_folder(fitted, tmp_path, monkeypatch):
     """A fit that failed before its first checkpoint leaves only its stamp;
     a fit with other parameters may then use the folder."""
-    from deepcluster_keras import dec as dec_module
+    from deepcluster_keras import training as training_module
 
     _, x, y = fitted
     folder = tmp_path / "progress"
@@ -145,7 +145,7 @@ def test_a_fit_that_saved_nothing_does_not_bind_its_folder(fitted, tmp_path, mon
         raise FloatingPointError("diverged")
 
     with monkeypatch.context() as patch:
-        patch.setattr(dec_module, "pretrain", failing_pretraining)
+        patch.setattr(training_module, "pretrain", failing_pretraining)
         with pytest.raises(FloatingPointError):
             DEC(3, checkpoint_dir=str(folder), **{**FAST, "maxiter": 0}).fit(x)
     assert sorted(p.name for p in folder.iterdir()) == ["fit.json"]
@@ -155,16 +155,16 @@ def test_a_fit_that_saved_nothing_does_not_bind_its_folder(fitted, tmp_path, mon
 
 
 def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches, monkeypatch):
-    from deepcluster_keras import dec as dec_module
+    from deepcluster_keras import training as training_module
 
     _, x, y = fitted
     folder = tmp_path / "progress"
     params = {**FAST, "maxiter": 30, "update_interval": 2, "tol": 0.0}  # checkpoints at 10, 20
     with _no_warning_check():
         whole = DEC(3, **params).fit(x, y)
-    batches.reset(interrupt_at=24)
     with pytest.raises(KeyboardInterrupt), _no_warning_check():
-        DEC(3, checkpoint_dir=str(folder), **params).fit(x, y)
+        DEC(3, checkpoint_dir=str(folder), **params).fit(
+            x, y, callbacks=batches.reset(interrupt_at=24))
     assert (folder / "ae_weights.weights.h5").is_file() and (folder / "self_training").is_dir()
 
     with pytest.raises(ValueError, match=r"holds the progress of another fit \(params differ\)"):
@@ -175,10 +175,9 @@ def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches
     def no_pretraining(*args, **kwargs):
         raise AssertionError("pretrained again")
 
-    monkeypatch.setattr(dec_module, "pretrain", no_pretraining)
-    batches.reset()
+    monkeypatch.setattr(training_module, "pretrain", no_pretraining)
     with _no_warning_check():
-        resumed = DEC(3, checkpoint_dir=str(folder), **params).fit(x, y)
+        resumed = DEC(3, checkpoint_dir=str(folder), **params).fit(x, y, callbacks=batches.reset())
     assert batches.calls == 30 - 20, "only the batches after the last checkpoint"
     assert resumed.n_iter_ == whole.n_iter_ == 30
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
@@ -187,11 +186,11 @@ def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches
 
 
 def test_given_pretrained_weights_are_shared_and_not_trained_again(fitted, tmp_path, monkeypatch):
-    from deepcluster_keras import dec as dec_module
+    from deepcluster_keras import training as training_module
 
     estimator, x, y = fitted
     path = estimator.save_autoencoder_weights(tmp_path / "ae.weights.h5")
-    monkeypatch.setattr(dec_module, "pretrain", None)  # would fail if called
+    monkeypatch.setattr(training_module, "pretrain", None)  # would fail if called
     start = DEC(3, **{**FAST, "maxiter": 0}, ae_weights=str(path)).fit(x)
     assert start.n_iter_ == 0 and start.pretrain_["loaded_from"] == str(path)
     np.testing.assert_array_equal(start.kmeans_labels_, estimator.kmeans_labels_)

@@ -170,23 +170,16 @@ def test_save_and_load_round_trip(cls, scaled_blobs, tmp_path):
     assert loaded.restarts_ == fitted.restarts_ and len(fitted.restarts_) == 1
 
 
-def test_an_interrupted_fit_continues_to_the_same_result(scaled_blobs, tmp_path, monkeypatch):
+def test_an_interrupted_fit_continues_to_the_same_result(scaled_blobs, tmp_path, epochs):
     x, y = scaled_blobs
     settings = {**FAST, "epochs": 4}
     whole = IMSAT(3, **settings).fit(x, y)
-    perturbation, calls = imsat.vat_perturbation, []
-
-    def interrupt_in_epoch_three(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 13:  # 6 batches an epoch: the first of epoch 3
-            raise KeyboardInterrupt
-        return perturbation(*args, **kwargs)
-
-    monkeypatch.setattr(imsat, "vat_perturbation", interrupt_in_epoch_three)
-    with pytest.raises(KeyboardInterrupt):
-        IMSAT(3, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
-    monkeypatch.setattr(imsat, "vat_perturbation", perturbation)
-    resumed = IMSAT(3, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C after epoch 2
+        IMSAT(3, checkpoint_dir=tmp_path / "progress", **settings).fit(
+            x, y, callbacks=epochs.reset(interrupt_at=2))
+    resumed = IMSAT(3, checkpoint_dir=tmp_path / "progress", **settings).fit(
+        x, y, callbacks=epochs.reset())
+    assert epochs.calls == 2, "epochs 3 and 4 only"
     assert resumed.history_["epoch"] == [1, 2, 3, 4]
     np.testing.assert_allclose(resumed.history_["loss"], whole.history_["loss"], rtol=1e-4)
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
@@ -210,25 +203,16 @@ def test_restarts_keep_the_highest_information_and_each_is_the_fit_of_its_seed(s
     assert first.history_["mutual_information"][-1] == information[0]
 
 
-def test_an_interrupted_fit_keeps_its_finished_restarts(scaled_blobs, tmp_path, monkeypatch):
+def test_an_interrupted_fit_keeps_its_finished_restarts(scaled_blobs, tmp_path, epochs):
     x, y = scaled_blobs
     settings = {**FAST, "epochs": 3, "n_init": 3}
     whole = RIM(3, **settings).fit(x, y)
-    train, calls = imsat.train, []
-
-    def interrupt_the_second_restart(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return train(*args, **kwargs)
-
-    monkeypatch.setattr(imsat, "train", interrupt_the_second_restart)
-    with pytest.raises(KeyboardInterrupt):
-        RIM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
-    calls.clear()
-    monkeypatch.setattr(imsat, "train", lambda *a, **k: calls.append(1) or train(*a, **k))
-    resumed = RIM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
-    assert len(calls) == 2, "the finished first restart is not trained again"
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C after the second restart's first epoch
+        RIM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(
+            x, y, callbacks=epochs.reset(interrupt_at=4))
+    resumed = RIM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(
+        x, y, callbacks=epochs.reset())
+    assert epochs.calls == 2 + 3, "not the finished first restart, nor the saved epoch"
     assert resumed.restarts_ == whole.restarts_
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
     np.testing.assert_allclose(resumed.predict_proba(x), whole.predict_proba(x), atol=1e-6)

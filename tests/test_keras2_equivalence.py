@@ -13,7 +13,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from deepcluster_keras import autoencoder, build_clustering_model, init_centres, self_train
-from deepcluster_keras.dec import ShuffledBatches, pretrain
+from deepcluster_keras.training import ShuffledBatches, pretrain
 
 if keras.backend.backend() != "tensorflow":
     pytest.skip("tf_keras (the Keras 2 API) runs on TensorFlow only; this backend is "

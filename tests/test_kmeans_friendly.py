@@ -174,23 +174,16 @@ def test_save_and_load_round_trip(cls, scaled_blobs, ae_weights, tmp_path):
 
 
 def test_an_interrupted_fit_continues_to_the_same_result(scaled_blobs, ae_weights, tmp_path,
-                                                         monkeypatch):
+                                                         epochs):
     x, y = scaled_blobs
     settings = dict(ae_weights=ae_weights, n_alphas=4, epochs_per_alpha=1, **FAST)
     whole = DKM(3, **settings).fit(x, y)
-    labels, calls = kmeans_friendly._labels, []
-
-    def interrupt_after_two_stages(*args):
-        calls.append(1)
-        if len(calls) == 4:  # the start, stages 1 and 2, then stage 3's labels
-            raise KeyboardInterrupt
-        return labels(*args)
-
-    monkeypatch.setattr(kmeans_friendly, "_labels", interrupt_after_two_stages)
-    with pytest.raises(KeyboardInterrupt):
-        DKM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
-    monkeypatch.setattr(kmeans_friendly, "_labels", labels)
-    resumed = DKM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C after stage 2
+        DKM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(
+            x, y, callbacks=epochs.reset(interrupt_at=2))
+    resumed = DKM(3, checkpoint_dir=tmp_path / "progress", **settings).fit(
+        x, y, callbacks=epochs.reset())
+    assert epochs.calls == 2, "stages 3 and 4 only"
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
     np.testing.assert_allclose(resumed.history_["loss"][1:], whole.history_["loss"][1:], rtol=1e-5)
     assert not (tmp_path / "progress").exists()  # emptied once done

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from deepcluster_keras import dec, estimator, methods, report, reproduce
+from deepcluster_keras import estimator, methods, report, reproduce, training
 
 #: A quick recipe for the tests.
 RECIPE = dict(pretrain_epochs=2, pretrain_optimizer="adam", maxiter=40, update_interval=10,
@@ -14,18 +14,19 @@ RECIPE = dict(pretrain_epochs=2, pretrain_optimizer="adam", maxiter=40, update_i
 
 
 def run(tmp_path, seeds=(0,), methods=("kmeans_raw", "ae_kmeans", "dec"), out="results", x=None,
-        y=None, **recipe):
+        y=None, callbacks=None, **recipe):
     return reproduce.reproduce({**RECIPE, **recipe}, list(seeds), dataset="blobs",
-                               out=str(tmp_path / out), methods_=list(methods), verbose=0, x=x, y=y)
+                               out=str(tmp_path / out), methods_=list(methods), verbose=0, x=x, y=y,
+                               callbacks=callbacks)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # may stop at maxiter
 def test_interrupted_reproduction_resumes_without_redoing_finished_stages(tmp_path, scaled_blobs,
                                                                          batches, monkeypatch):
     x, y = scaled_blobs
-    batches.reset(interrupt_at=RECIPE["maxiter"] + 5)  # in the second seed's DEC
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, [0, 1], x=x, y=y, tol=0.0)  # tol 0: every DEC runs maxiter batches
+    interrupt = batches.reset(interrupt_at=RECIPE["maxiter"] + 5)  # in the second seed's DEC
+    with pytest.raises(KeyboardInterrupt):  # tol 0: every DEC runs maxiter batches
+        run(tmp_path, [0, 1], x=x, y=y, tol=0.0, callbacks=interrupt)
     out = tmp_path / "results"
     assert json.loads((out / "seed_0.json").read_text())["complete"]
     partial = json.loads((out / "seed_1.json").read_text())
@@ -36,9 +37,8 @@ def test_interrupted_reproduction_resumes_without_redoing_finished_stages(tmp_pa
     def no_pretraining(*args, **kwargs):
         raise AssertionError("pretrained again")
 
-    monkeypatch.setattr(dec, "pretrain", no_pretraining)
-    batches.reset()
-    summary = run(tmp_path, [0, 1], x=x, y=y, tol=0.0)
+    monkeypatch.setattr(training, "pretrain", no_pretraining)
+    summary = run(tmp_path, [0, 1], x=x, y=y, tol=0.0, callbacks=batches.reset())
     assert batches.calls == RECIPE["maxiter"], "only seed 1's DEC ran"
     assert summary["complete_seeds"] == [0, 1]
     seed_1 = json.loads((out / "seed_1.json").read_text())
@@ -87,7 +87,7 @@ def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, 
     def no_pretraining(*args, **kwargs):
         raise AssertionError("pretrained again")
 
-    monkeypatch.setattr(dec, "pretrain", no_pretraining)
+    monkeypatch.setattr(training, "pretrain", no_pretraining)
     summary = run(tmp_path, methods=["ae_kmeans", "dec", "ae_gmm", "idec"], x=x, y=y)
     both = json.loads((out / "seed_0.json").read_text())
     assert both["complete"] and set(both["metrics"]) == {"ae_kmeans", "dec", "ae_gmm", "idec"}
@@ -117,15 +117,15 @@ def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, 
 def test_a_seed_whose_pretraining_collapsed_is_recorded_and_not_run_again(tmp_path, scaled_blobs,
                                                                         monkeypatch):
     x, y = scaled_blobs
-    real_pretrain, calls = dec.pretrain, []
+    real_pretrain, calls = training.pretrain, []
 
     def collapses_first(*args, **kwargs):
         calls.append(1)
         if len(calls) == 1:  # seed 0's
-            raise dec.PretrainingCollapsed(3, 0.087, 0.086)
+            raise training.PretrainingCollapsed(3, 0.087, 0.086)
         return real_pretrain(*args, **kwargs)
 
-    monkeypatch.setattr(dec, "pretrain", collapses_first)
+    monkeypatch.setattr(training, "pretrain", collapses_first)
     summary = run(tmp_path, [0, 1], x=x, y=y)
     out = tmp_path / "results"
     seed_0 = json.loads((out / "seed_0.json").read_text())

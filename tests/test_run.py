@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from deepcluster_keras import dec, estimator
+from deepcluster_keras import estimator, training
 from deepcluster_keras.persistence import cpu_model
 from deepcluster_keras.run import run
 
@@ -23,14 +23,15 @@ def no_training(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("training started despite bad input")
 
-    monkeypatch.setattr(dec, "pretrain", boom)
+    monkeypatch.setattr(training, "pretrain", boom)
     monkeypatch.setattr(estimator.DEC, "_build_autoencoder", boom)
 
 
-def quick(tmp_path, x, y=None, method="dec", n_clusters=None, ae_weights=None, out="out", **recipe):
+def quick(tmp_path, x, y=None, method="dec", n_clusters=None, ae_weights=None, out="out",
+          callbacks=None, **recipe):
     """``run`` with a quick recipe, quietly, into ``tmp_path / out``."""
     return run(method, {**RECIPE, **recipe}, n_clusters=n_clusters, ae_weights=ae_weights,
-               out=str(tmp_path / out), plots=False, verbose=0, x=x, y=y)
+               out=str(tmp_path / out), plots=False, verbose=0, x=x, y=y, callbacks=callbacks)
 
 
 @pytest.mark.parametrize(
@@ -115,12 +116,12 @@ def test_run_on_given_data_writes_results_and_reloads(tmp_path, blobs):
 
 def test_an_interrupt_before_the_first_checkpoint_says_nothing_was_kept(tmp_path, blobs,
                                                                         monkeypatch, capsys):
-    from deepcluster_keras import dec
+    from deepcluster_keras import training
 
     def interrupted(*args, **kwargs):  # Ctrl-C in the first pretraining epoch
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dec, "pretrain", interrupted)
+    monkeypatch.setattr(training, "pretrain", interrupted)
     x, y = blobs
     with pytest.raises(KeyboardInterrupt):
         run("dec", RECIPE, out=str(tmp_path / "out"), plots=False, verbose=1, x=x, y=y)
@@ -136,30 +137,27 @@ def test_interrupted_run_continues_with_the_same_command(tmp_path, blobs, batche
     # tol 0: never converges; checkpoints every fifth update, at iterations 10 and 20.
     settings = dict(maxiter=30, update_interval=2, tol=0.0)
     whole = quick(tmp_path, x, y, out="whole", **settings)
-    batches.reset(interrupt_at=24)
     with pytest.raises(KeyboardInterrupt):
         run("dec", {**RECIPE, **settings}, out=str(tmp_path / "out"), plots=False, verbose=1,
-            x=x, y=y)
-    assert f"rerun the same command to continue it" in capsys.readouterr().out
+            x=x, y=y, callbacks=batches.reset(interrupt_at=24))
+    assert "rerun the same command to continue it" in capsys.readouterr().out
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["status"] == "interrupted"
 
     def no_pretraining(*args, **kwargs):
         raise AssertionError("pretrained again")
 
-    batches.reset()
     with monkeypatch.context() as patch:
-        patch.setattr(dec, "pretrain", no_pretraining)
-        resumed = quick(tmp_path, x, y, **settings)
+        patch.setattr(training, "pretrain", no_pretraining)
+        resumed = quick(tmp_path, x, y, callbacks=batches.reset(), **settings)
     assert batches.calls == 10, "only the batches after the last checkpoint"
     assert resumed["status"] == "done" and resumed["training"]["n_iter"] == 30
     assert resumed["metrics"] == whole["metrics"]
     assert not (tmp_path / "out" / "checkpoint").exists()
 
     # Other settings in the same folder are refused while a run is unfinished.
-    batches.reset(interrupt_at=14)
     with pytest.raises(KeyboardInterrupt):
-        quick(tmp_path, x, y, **settings)
+        quick(tmp_path, x, y, callbacks=batches.reset(interrupt_at=14), **settings)
     with pytest.raises(ValueError, match=r"holds the progress of another fit \(params differ\)"):
         quick(tmp_path, x, y, **{**settings, "maxiter": 40})
 

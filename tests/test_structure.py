@@ -7,8 +7,8 @@ import inspect
 import pathlib
 
 from deepcluster_keras import (DEC, DESOM, DKM, IDEC, AlternatingKMeans, ClusteringLayer,
-                               build_clustering_model, classical, dec, init_centres,
-                               kmeans_friendly, methods, pretrain, self_train)
+                               build_clustering_model, classical, init_centres,
+                               kmeans_friendly, methods, pretrain, self_train, training)
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "deepcluster_keras"
 
@@ -58,7 +58,8 @@ def test_the_import_graph_has_no_cycle():
         cycle = cycle_from(module, [module])
         assert cycle is None, " -> ".join(cycle)
     # The library never imports the command line or the experiments on top of it.
-    for module in ("estimator", "dec", "layers", "autoencoders", "persistence", "methods"):
+    for module in ("estimator", "dec", "training", "augmentation", "layers", "autoencoders",
+                   "persistence", "methods"):
         assert not graph[module] & {"cli", "run", "reproduce", "report"}, module
 
 
@@ -82,8 +83,8 @@ def test_the_recipe_has_one_set_of_defaults():
     for name in ("maxiter", "update_interval", "tol", "batch_size", "gamma"):
         assert defaults(self_train)[name] == recipe[name], name
     # And the optimizers they fall back on are the estimators' named ones.
-    assert defaults(dec.pretrain_optimizer)["name"] == "sgd" == DEC().pretrain_optimizer_name()
-    assert defaults(dec.clustering_optimizer)["name"] == recipe["optimizer"]
+    assert defaults(training.pretrain_optimizer)["name"] == "sgd" == DEC().pretrain_optimizer_name()
+    assert defaults(training.clustering_optimizer)["name"] == recipe["optimizer"]
 
 
 def test_every_estimator_shares_the_recipes_start():

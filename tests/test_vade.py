@@ -144,24 +144,16 @@ def test_save_and_load_round_trip(digits, ae_weights, tmp_path):
     assert model.get_layer("mixture").n_clusters == 10
 
 
-def test_an_interrupted_fit_continues_to_the_same_result(digits, ae_weights, tmp_path,
-                                                         monkeypatch):
+def test_an_interrupted_fit_continues_to_the_same_result(digits, ae_weights, tmp_path, epochs):
     x, y = digits
     settings = dict(ae_weights=ae_weights, epochs=3, **PRETRAIN)
     whole = VaDE(10, **settings).fit(x, y)
-    responsibilities, calls = vade.responsibilities, []
-
-    def interrupt_in_the_second_epoch(*args):
-        calls.append(1)
-        if len(calls) == 3:  # the start, epoch 1, then epoch 2's
-            raise KeyboardInterrupt
-        return responsibilities(*args)
-
-    monkeypatch.setattr(vade, "responsibilities", interrupt_in_the_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        VaDE(10, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
-    monkeypatch.setattr(vade, "responsibilities", responsibilities)
-    resumed = VaDE(10, checkpoint_dir=tmp_path / "progress", **settings).fit(x, y)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C after epoch 1
+        VaDE(10, checkpoint_dir=tmp_path / "progress", **settings).fit(
+            x, y, callbacks=epochs.reset(interrupt_at=1))
+    resumed = VaDE(10, checkpoint_dir=tmp_path / "progress", **settings).fit(
+        x, y, callbacks=epochs.reset())
+    assert epochs.calls == 2, "epochs 2 and 3 only"
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
     np.testing.assert_allclose(resumed.history_["loss"][1:], whole.history_["loss"][1:], rtol=1e-4)
     assert not (tmp_path / "progress").exists()

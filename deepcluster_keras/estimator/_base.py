@@ -16,8 +16,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deepcluster_keras import autoencoders, dec
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE
+from deepcluster_keras import autoencoders, dec, training
+from deepcluster_keras.training import PREDICT_BATCH_SIZE
 from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, FitProgress, atomic_save,
                                            atomic_write_json, load_keras_model)
 from deepcluster_keras.validation import (check_data, check_labels, check_n_samples,
@@ -95,7 +95,7 @@ def _warn_if_collapsed(ae, X, source):
     """Warn when loaded weights give one output for every input of ``X``
     (pretraining checks this itself, weights written elsewhere are not
     checked there): clusters of such an embedding mean little."""
-    if dec.gives_one_output(ae, dec.collapse_probe(X)):
+    if training.gives_one_output(ae, training.collapse_probe(X)):
         warnings.warn(
             f"The autoencoder loaded from {source} gives the same output for every input: "
             "its pretraining collapsed (see PretrainingCollapsed), so clusters found on its "
@@ -238,9 +238,9 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
             _warn_if_collapsed(ae, X, f"the checkpoint in {progress.directory}")
             return info
         say(f"Autoencoder: pretraining {self.pretrain_epochs} epochs")
-        callbacks = [dec.EpochProgress(self.pretrain_epochs)] if self.verbose == 1 else []
-        info = dec.pretrain(
-            ae, X, optimizer=dec.pretrain_optimizer(self.pretrain_optimizer_name()),
+        callbacks = [training.EpochProgress(self.pretrain_epochs)] if self.verbose == 1 else []
+        info = training.pretrain(
+            ae, X, optimizer=training.pretrain_optimizer(self.pretrain_optimizer_name()),
             epochs=self.pretrain_epochs, batch_size=self.batch_size,
             verbose=2 if self.verbose >= 2 else 0, callbacks=callbacks,
             checkpoint_dir=None if progress is None else progress.directory,

@@ -8,9 +8,9 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from deepcluster_keras import dec
+from deepcluster_keras import dec, training
 from deepcluster_keras.augmentation import RandomTransform
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE
+from deepcluster_keras.training import PREDICT_BATCH_SIZE
 from deepcluster_keras.estimator._base import _AutoencoderClustering
 from deepcluster_keras.validation import check_data
 
@@ -159,11 +159,13 @@ class DEC(_AutoencoderClustering):
         return {}
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, callbacks=None):
         """Pretrain (or load ``ae_weights``), initialise with K-means, self-train.
 
         ``y`` is not used for training; when given, ``history_`` records
-        ACC / NMI / ARI at each target update.
+        ACC / NMI / ARI at each target update. ``callbacks``: Keras
+        callbacks of the self-training (see :func:`~deepcluster_keras.dec.self_train`:
+        one call after every batch, one at every target update).
         """
         if self.augment:
             X = check_data(X, name="X", image_shaped=self.autoencoder == "conv")
@@ -175,16 +177,16 @@ class DEC(_AutoencoderClustering):
         if self.maxiter:
             start.say(f"{type(self).__name__} self-training (maxiter={self.maxiter}, "
                       f"update_interval={self.update_interval})")
-        training = dec.self_train(
+        result = dec.self_train(
             model, start.X, start.y, y_pred_init=self.kmeans_labels_, maxiter=self.maxiter,
             update_interval=self.update_interval, tol=self.tol, batch_size=self.batch_size,
-            optimizer=dec.clustering_optimizer(self.optimizer), verbose=min(self.verbose, 2),
+            optimizer=training.clustering_optimizer(self.optimizer), verbose=min(self.verbose, 2),
             checkpoint_dir=None if start.progress is None else start.progress.self_training,
             augmentation=self._augmentation(start.X, start.seed, "self-training"),
-            **self._self_train_kwargs())
-        self._finish(start, model, training)
-        self.n_iter_ = training.n_iter
-        self.converged_ = training.converged
+            callbacks=callbacks, **self._self_train_kwargs())
+        self._finish(start, model, result)
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
         return self
 
     def _augmentation(self, X, seed, stage):

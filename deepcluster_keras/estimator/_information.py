@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepcluster_keras import dac, imsat
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE
+from deepcluster_keras.training import PREDICT_BATCH_SIZE
 from deepcluster_keras.estimator._base import _Saved, _seed_everything, _warn_if_clusters_empty
 from deepcluster_keras.persistence import FitProgress
 from deepcluster_keras.validation import check_data, check_labels, check_n_samples
@@ -41,18 +41,20 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
     def _train_kwargs(self, X):
         return {}
 
-    def _train(self, model, X, y, seed, checkpoint_dir):
+    def _train(self, model, X, y, seed, checkpoint_dir, callbacks=None):
         """Train ``model``; RIM and IMSAT by :func:`imsat.train`."""
         return imsat.train(model, X, y, epochs=self.epochs, batch_size=self.batch_size, seed=seed,
                            verbose=self.verbose, checkpoint_dir=checkpoint_dir,
-                           **self._train_kwargs(X))
+                           callbacks=callbacks, **self._train_kwargs(X))
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, callbacks=None):
         """Train the network; ``y`` is not used for training, only to
         record ACC / NMI / ARI per epoch in ``history_``. With ``n_init``
         restarts (RIM, IMSAT), the one with the highest final I(X; Y) on
-        ``X`` is kept, as K-means keeps its lowest inertia."""
+        ``X`` is kept, as K-means keeps its lowest inertia. ``callbacks``:
+        Keras callbacks told of the end of every epoch of every restart
+        (:func:`~deepcluster_keras.training.epoch_loop`; not DAC's yet)."""
         X = self._check_x(X, reset=True)
         y = check_labels(y, len(X))
         check_n_samples(len(X), self.n_clusters)
@@ -74,7 +76,8 @@ class _InformationClustering(_Saved, ClusterMixin, BaseEstimator):
                 say(f"restart {index + 1} of {len(seeds)} (seed {seeds[index]})", flush=True)
             model = self._model(X.shape[1:], seeds[index])
             training = self._train(model, X, y, seeds[index], None if progress is None else
-                                   progress.self_training + ("" if index == 0 else f"_{index}"))
+                                   progress.self_training + ("" if index == 0 else f"_{index}"),
+                                   callbacks=callbacks)
             record = {"seed": seeds[index], "history": training.history,
                       "epochs": training.epochs, "seconds": training.seconds,
                       "mutual_information": _final_information(training.history)}
@@ -392,7 +395,9 @@ class DAC(_InformationClustering):
             padding = "valid" if min(shape[:2]) >= dac.min_image_size() else "same"
         return dac.build_dac_network(shape, self.n_clusters, padding=padding, seed=seed)
 
-    def _train(self, model, X, y, seed, checkpoint_dir):
+    def _train(self, model, X, y, seed, checkpoint_dir, callbacks=None):
+        if callbacks:
+            raise TypeError("DAC's training loop does not call callbacks yet; fit it without.")
         return dac.train(model, X, y, epochs=self.epochs, batch_size=self.batch_size,
                          lam_step=self.lam_step, learning_rate=self.learning_rate, seed=seed,
                          monitor_size=self.monitor_size, verbose=self.verbose,

@@ -6,7 +6,7 @@ import keras
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from deepcluster_keras import dec, kmeans_friendly
+from deepcluster_keras import kmeans_friendly, training
 from deepcluster_keras.estimator._base import _AutoencoderClustering
 
 
@@ -34,26 +34,28 @@ class _KMeansFriendly(_AutoencoderClustering):
         return self.kmeans_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, callbacks=None):
         """Pretrain (or load ``ae_weights``), K-means on the embedding, then
         fine-tune on reconstruction + the weighted cost.
 
         ``y`` is not used for training; when given, ``history_`` records
         ACC / NMI / ARI after every stage.
+        ``callbacks``: Keras callbacks told of the end of every stage
+        (:func:`~deepcluster_keras.training.epoch_loop`).
         """
         start = self._start(X, y)
         schedule, epochs_per_stage, reset = self._stages()
         model = self._cost_model(start, schedule, reset)
         start.say(f"{type(self).__name__}: {len(schedule)} stages of {epochs_per_stage} epoch(s)")
-        training = kmeans_friendly.train(
+        result = kmeans_friendly.train(
             model, start.X, start.y, schedule=schedule, epochs_per_stage=epochs_per_stage,
             reset_centres=reset, kmeans_weight=self._cost_weight(start.X[0].size),
-            optimizer=dec.pretrain_optimizer(self.optimizer or self.pretrain_optimizer_name()),
+            optimizer=training.pretrain_optimizer(self.optimizer or self.pretrain_optimizer_name()),
             batch_size=self.batch_size, seed=start.seed, verbose=self.verbose,
             checkpoint_dir=None if start.progress is None else start.progress.self_training,
-            layer=self._cost_layer)
-        self._finish(start, model, training)
-        self.epochs_ = training.epochs
+            layer=self._cost_layer, callbacks=callbacks)
+        self._finish(start, model, result)
+        self.epochs_ = result.epochs
         return self
 
     def _set_model(self, model):

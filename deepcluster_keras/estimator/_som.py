@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from deepcluster_keras import autoencoders, som
-from deepcluster_keras.dec import PREDICT_BATCH_SIZE
+from deepcluster_keras.training import PREDICT_BATCH_SIZE
 from deepcluster_keras.estimator._base import _AutoencoderClustering, _warn_if_clusters_empty
 from deepcluster_keras.estimator._kmeans_friendly import _KMeansFriendly
 
@@ -130,19 +130,21 @@ class DESOM(_KMeansFriendly):
         return self.gamma * n_features / (rows * cols)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, callbacks=None):
         """Pretrain (or load ``ae_weights``), then train the map with the
         autoencoder and merge its units into ``n_clusters`` clusters.
 
         ``y`` is not used for training; when given, ``history_`` records
         ACC / NMI / ARI of the units after every stage.
+        ``callbacks``: Keras callbacks told of the end of every stage
+        (:func:`~deepcluster_keras.training.epoch_loop`).
         """
         rows, cols = som.check_map_size(self.map_size)
         if rows * cols < self.n_clusters:
             raise ValueError(
                 f"n_clusters={self.n_clusters} should be <= the map's units, rows * cols = "
                 f"{rows * cols} (map_size={tuple(self.map_size)}): use a larger map.")
-        super().fit(X, y)
+        super().fit(X, y, callbacks=callbacks)
         self.units_ = self.labels_
         counts = np.bincount(self.units_, minlength=len(self.prototypes_))
         self.unit_clusters_ = som.merge_units(

@@ -86,12 +86,14 @@ class VaDE(_AutoencoderClustering):
         self.checkpoint_dir = checkpoint_dir
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, callbacks=None):
         """Pretrain (or load ``ae_weights``), K-means and a Gaussian mixture
         on the embedding, then train the VAE on the negative ELBO.
 
         ``y`` is not used for training; when given, ``history_`` records
         ACC / NMI / ARI after every epoch.
+        ``callbacks``: Keras callbacks told of the end of every epoch
+        (:func:`~deepcluster_keras.training.epoch_loop`).
         """
         start = self._start(X, y)
         seed = start.seed
@@ -103,7 +105,8 @@ class VaDE(_AutoencoderClustering):
         training = vade.train(
             model, start.X, start.y, epochs=self.epochs, learning_rate_start=self.learning_rate,
             batch_size=self.training_batch_size, seed=seed, verbose=self.verbose,
-            checkpoint_dir=None if start.progress is None else start.progress.self_training)
+            checkpoint_dir=None if start.progress is None else start.progress.self_training,
+            callbacks=callbacks)
         self._finish(start, model, training)
         self.epochs_ = training.epochs
         return self
