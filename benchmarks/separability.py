@@ -25,7 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from deepcluster_keras import DEC, autoencoders, load_data, metrics, training
-from deepcluster_keras.persistence import atomic_write_json, library_versions
+from deepcluster_keras.machine import library_versions
+from deepcluster_keras.persistence import atomic_write_json
 
 
 def separability(z, y):

@@ -22,7 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from deepcluster_keras import DESOM, load_data, metrics, plots, som  # noqa: E402
-from deepcluster_keras.persistence import atomic_write_json, cpu_model  # noqa: E402
+from deepcluster_keras.machine import cpu_model  # noqa: E402
+from deepcluster_keras.persistence import atomic_write_json  # noqa: E402
 
 
 def main(argv=None):

@@ -44,7 +44,7 @@ from tutorial_keras2 import (TutorialClusteringLayer, tutorial_autoencoder,  # n
 
 from deepcluster_keras import autoencoder, build_clustering_model, self_train  # noqa: E402
 from deepcluster_keras.dec import pretrain  # noqa: E402
-from deepcluster_keras.persistence import cpu_model, library_versions  # noqa: E402
+from deepcluster_keras.machine import cpu_model, library_versions  # noqa: E402
 
 DIMS = (784, 500, 500, 2000, 10)
 BATCH = 256

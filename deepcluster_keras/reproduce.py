@@ -24,7 +24,8 @@ import numpy as np
 
 from deepcluster_keras import autoencoders, classical, methods, metrics, report, training
 from deepcluster_keras.datasets import load_data
-from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json, library_versions,
+from deepcluster_keras.machine import library_versions
+from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json,
                                            read_json)
 from deepcluster_keras.validation import check_labels, check_writable_dir
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from deepcluster_keras import classical, metrics, methods
 from deepcluster_keras.datasets import load_data
-from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json, library_versions,
+from deepcluster_keras.machine import library_versions
+from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json,
                                            saved_progress)
 from deepcluster_keras.validation import check_labels, check_n_clusters, check_writable_dir
 

@@ -83,7 +83,7 @@ def test_a_damaged_keras_file_is_named(tmp_path):
 def test_cpu_model_is_the_model_name_linux_reports():
     import pathlib
 
-    from deepcluster_keras.persistence import cpu_model
+    from deepcluster_keras.machine import cpu_model
 
     cpuinfo = pathlib.Path("/proc/cpuinfo")
     if not cpuinfo.is_file():
@@ -96,7 +96,7 @@ def test_cpu_model_is_the_model_name_linux_reports():
 def test_versions_record_the_thread_settings(monkeypatch):
     """A run held to one thread (as the tests' floors are) says so beside the
     cores it could use."""
-    from deepcluster_keras.persistence import THREAD_VARIABLES, library_versions
+    from deepcluster_keras.machine import THREAD_VARIABLES, library_versions
 
     for name in THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
@@ -110,7 +110,7 @@ def test_versions_record_the_thread_settings(monkeypatch):
 def test_versions_name_the_backend_and_its_device():
     """A results file says which backend library made it, and on JAX the
     device and the float32 matrix precision (a GPU's default is TF32)."""
-    from deepcluster_keras.persistence import library_versions
+    from deepcluster_keras.machine import library_versions
 
     versions = library_versions()
     assert versions["keras_backend"] == keras.backend.backend()

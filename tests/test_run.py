@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deepcluster_keras import estimator, training
-from deepcluster_keras.persistence import cpu_model
+from deepcluster_keras.machine import cpu_model
 from deepcluster_keras.run import run
 
 #: A quick recipe for the tests.
