@@ -183,3 +183,15 @@ def test_estimators_augment_images_and_refuse_rows_that_are_not_square(tmp_path)
     np.testing.assert_allclose(again.pretrain_["loss"], fitted.pretrain_["loss"], rtol=1e-6)
     with pytest.raises(ValueError, match="15 features per row, not a square.*pass X as images"):
         DEC(**settings).fit(x[:, :15])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
+def test_the_convolutional_autoencoder_trains_on_transformed_images():
+    # ConvDEC-DA: the images go to the network as images, transformed as such.
+    x = _images(32, side=8)
+    fitted = DEC(2, autoencoder="conv", augment=True, pretrain_epochs=2, maxiter=4,
+                 update_interval=2, batch_size=16, n_init=1, random_state=0).fit(x)
+    again = DEC(2, autoencoder="conv", pretrain_epochs=2, maxiter=4, update_interval=2,
+                batch_size=16, n_init=1, random_state=0).fit(x)
+    assert fitted.labels_.shape == (32,) and fitted.transform(x).shape == (32, 10)
+    assert fitted.pretrain_["loss"] != again.pretrain_["loss"], "other inputs than the clean run's"

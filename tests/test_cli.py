@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from deepcluster_keras import cli, methods, training
@@ -147,7 +148,14 @@ def test_short_run_writes_every_output(tmp_path):
     # from a seed only so; tests/test_dac.py), unless the user chose otherwise.
     assert results["versions"]["thread_variables"]["TF_NUM_INTEROP_THREADS"] == \
         os.environ.get("TF_NUM_INTEROP_THREADS", "1")
-    assert 0 < results["metrics"]["dec"]["acc"] <= 1
+    # The recorded scores are those of the labels written beside them.
+    from sklearn.datasets import load_digits
+
+    from deepcluster_keras import metrics
+
+    labels = np.load(out / "labels.npy")
+    assert results["metrics"]["dec"]["acc"] == pytest.approx(
+        metrics.acc(load_digits().target, labels))
     assert {"pretrain", "kmeans", "training"} <= set(results["seconds"])
     assert results["versions"]["keras"] and results["versions"]["scikit-learn"]
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
