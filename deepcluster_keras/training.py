@@ -405,7 +405,7 @@ def scores_text(entry):
 def epoch_loop(train_epoch, *, model, x, y, epochs, keys, settings, checkpoint_dir=None,
                verbose=0, start=None, describe=None, unit="epoch", callbacks=None):
     """The loop of the epoch-based methods (DKM, the alternating scheme,
-    DESOM, VaDE, RIM, IMSAT): train, score, report, checkpoint, epoch after
+    DESOM, VaDE, RIM, IMSAT, DAC): train, score, report, checkpoint, epoch after
     epoch, and continue after an interruption where it was saved.
 
     Parameters

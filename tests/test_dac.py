@@ -1,5 +1,7 @@
-"""DAC: the thresholds, the pair selection and the loss against NumPy, the
-network, training on scikit-learn's digits and its resumption."""
+"""DAC as its authors' code trains it: the pair labels, the loss, the threshold
+schedule and the transforms against NumPy / SciPy references of their code,
+the chunks and passes, the network, training on scikit-learn's digits and its
+resumption."""
 
 import os
 import subprocess
@@ -8,49 +10,15 @@ import sys
 import keras
 import numpy as np
 import pytest
+from scipy import ndimage
 from sklearn.utils import estimator_checks
 
 from deepcluster_keras import dac
+from deepcluster_keras.augmentation import transform_parameters
 from deepcluster_keras.estimator import DAC
 
-#: A network small enough for the tests that only need one to run.
-SMALL = dict(filters=(8, 16), convs_per_block=1)
-#: Short training settings for the small network on the 8x8 digits.
-SHORT = dict(batch_size=64, lam_step=0.1, seed=0, verbose=0)
-
-
-def small_network():
-    """A fresh small DAC network for the 8x8 digits, the same weights every call."""
-    return dac.build_dac_network((8, 8, 1), 10, seed=0, **SMALL)
-
-
-def numpy_similarity(p):
-    features = p / np.linalg.norm(p, axis=1, keepdims=True)
-    return features @ features.T
-
-
-def numpy_selection(similarity, upper, lower):
-    off_diagonal = ~np.eye(len(similarity), dtype=bool)
-    targets = (similarity > upper) & off_diagonal
-    weights = ((similarity > upper) | (similarity < lower)) & off_diagonal
-    return targets.astype("float32"), weights.astype("float32")
-
-
-def numpy_loss(p, upper, lower):
-    """The mean binary cross-entropy of the selected pairs, written out."""
-    similarity = numpy_similarity(p.astype("float64"))
-    targets, weights = numpy_selection(similarity, upper, lower)
-    s = np.clip(similarity, 1e-7, 1 - 1e-7)
-    entropy = -(targets * np.log(s) + (1 - targets) * np.log(1 - s))
-    return (weights * entropy).sum() / max(weights.sum(), 1.0)
-
-
-def softmax_batch(seed, n=16, k=4):
-    """Softmax rows, some of them confident (similar pairs) and some flat."""
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(size=(n, k)) * rng.choice([0.3, 4.0], size=(n, 1))
-    p = np.exp(logits)
-    return (p / p.sum(1, keepdims=True)).astype("float32")
+#: Short settings on the 8x8 digits: 300-image chunks, one pass.
+SHORT = dict(chunk_size=300, passes=1, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -59,252 +27,174 @@ def digit_images(digits):
     return x.reshape(-1, 8, 8, 1), y
 
 
-def test_thresholds_are_the_papers():
-    assert dac.thresholds(0.0) == (0.95, 0.455)
-    assert dac.thresholds(0.2) == pytest.approx((0.75, 0.475))
-    assert dac.thresholds(0.45) == pytest.approx((0.5, 0.5))  # where they meet
-    assert dac.LAM_STEP == pytest.approx(1.1 * 0.009)
-    # lambda = 45 * 0.0099 = 0.4455 still leaves u > l; 46 * 0.0099 does not.
-    assert dac.epochs_until_thresholds_meet() == 46
-    assert dac.epochs_until_thresholds_meet(0.1) == 5 and dac.epochs_until_thresholds_meet(1.0) == 1
-    with pytest.raises(ValueError, match="lam_step"):
-        dac.epochs_until_thresholds_meet(0.0)
+def test_the_threshold_falls_from_0_9_by_0_02_an_epoch():
+    assert [round(dac.threshold(e, 20), 10) for e in range(20)] == \
+        [round(0.9 - 0.02 * e, 10) for e in range(20)]
+    assert dac.threshold(0, 5, 0.8, 0.3) == 0.8 and dac.threshold(4, 5, 0.8, 0.3) == pytest.approx(0.4)
 
 
-def test_select_pairs_matches_numpy():
-    rng = np.random.default_rng(0)
-    similarity = rng.uniform(size=(9, 9)).astype("float32")
-    similarity = (similarity + similarity.T) / 2
-    np.fill_diagonal(similarity, 1.0)
-    targets, weights = dac.select_pairs(similarity, 0.7, 0.3)
-    expected_targets, expected_weights = numpy_selection(similarity, 0.7, 0.3)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(targets), expected_targets)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(weights), expected_weights)
-    assert 0 < expected_targets.sum() < expected_weights.sum() < 9 * 8  # all three kinds
+def test_pair_labels_are_the_authors_every_pair_above_the_threshold():
+    p = np.random.default_rng(0).dirichlet(np.ones(4) * 0.3, size=9).astype("float32")
+    # Their myDist: rows divided by their norms, the dot products, 1 where > th.
+    unit = p / np.sqrt((p ** 2).sum(1))[:, None]
+    for th in (0.3, 0.9):
+        expected = (unit @ unit.T > th).astype("float32")
+        labels = dac.pair_labels(p, th)
+        np.testing.assert_array_equal(labels, expected)
+        assert np.all(np.diag(labels) == 1) and np.array_equal(labels, labels.T)
+    assert 0 < dac.pair_labels(p, 0.9).sum() < dac.pair_labels(p, 0.3).sum() < 81
 
 
-def test_pair_loss_matches_numpy():
-    p = softmax_batch(1)
-    targets, weights = numpy_selection(numpy_similarity(p), 0.9, 0.5)
-    assert targets.sum() > 0 and (weights - targets).sum() > 0  # same and different pairs
-    for upper, lower in [(0.9, 0.5), (0.95, 0.455), (0.6, 0.55)]:
-        expected = numpy_loss(p, upper, lower)
-        got = float(keras.ops.convert_to_numpy(dac.pair_loss(p, upper, lower)))
-        assert got == pytest.approx(expected, rel=1e-5)
-        loss = dac.DACLoss()(dac.threshold_targets(len(p), upper, lower), p)
-        assert float(keras.ops.convert_to_numpy(loss)) == pytest.approx(expected, rel=1e-5)
-    # No pair selected (all similar, none above upper): nothing to learn, loss 0.
-    assert float(keras.ops.convert_to_numpy(dac.pair_loss(p, 1.0, 0.0))) == 0.0
-    assert dac.DACLoss.from_config(dac.DACLoss().get_config()).name == "dac_pairs"
+def test_the_loss_is_mse_over_all_pairs_self_pairs_included():
+    p = np.random.default_rng(1).dirichlet(np.ones(5), size=6).astype("float32")
+    labels = dac.pair_labels(p, 0.5)
+    similarity = keras.ops.convert_to_numpy(dac.PairSimilarity()(p))
+    np.testing.assert_allclose(similarity, dac.cosine_similarity(p), rtol=1e-5, atol=1e-6)
+    loss = keras.losses.MeanSquaredError()(labels, similarity)
+    np.testing.assert_allclose(float(loss), ((similarity - labels) ** 2).mean(), rtol=1e-6)
 
 
-def test_thresholds_reach_the_compiled_train_step(digit_images):
-    """The thresholds change between epochs: a compiled step must see each
-    new pair, not the one it was traced with (on JAX a value held by the
-    loss would be frozen at its first)."""
-    x = digit_images[0][:24]
-    net = dac.build_dac_network((8, 8, 1), 4, seed=0, **SMALL)
-    dac.recalibrate_batch_norm(net, x)  # varied predictions: pairs of every kind
-    net.compile(optimizer=keras.optimizers.RMSprop(0.001), loss=dac.DACLoss(),
-                metrics=[dac.selected_fraction])
-    p = net.predict(x, verbose=0)
-    settings = [(0.95, 0.455), (0.6, 0.5), (0.95, 0.455)]
-    first, second = (numpy_selection(numpy_similarity(p), *t)[1].sum() for t in settings[:2])
-    assert 0 < first < second < 24 * 23
-    evaluated = []
-    for upper, lower in settings:
-        logs = net.evaluate(x, dac.threshold_targets(len(x), upper, lower), batch_size=len(x),
-                            verbose=0, return_dict=True)
-        assert logs["loss"] == pytest.approx(numpy_loss(p, upper, lower), rel=1e-3)
-        _, weights = numpy_selection(numpy_similarity(p), upper, lower)
-        assert logs["selected_fraction"] == pytest.approx(weights.sum() / (24 * 23), rel=1e-4)
-        evaluated.append(logs["loss"])
-    assert evaluated[0] != pytest.approx(evaluated[1], rel=1e-2)
-    for upper, lower in settings:
-        # What the step sees: the network in training mode, before the step's update.
-        weights = net.get_weights()
-        p_train = keras.ops.convert_to_numpy(net(x, training=True))
-        net.set_weights(weights)
-        loss = net.train_on_batch(x, dac.threshold_targets(len(x), upper, lower),
-                                  return_dict=True)["loss"]
-        assert loss == pytest.approx(numpy_loss(p_train, upper, lower), rel=1e-3)
+def test_batch_statistics_normalise_in_prediction_too():
+    x = np.random.default_rng(2).normal(3.0, 2.0, size=(16, 4, 4, 3)).astype("float32")
+    layer = dac.BatchStatisticsNormalization()
+    layer.build(x.shape)
+    layer.set_weights([np.array([1.0, 2.0, 0.5], "float32"), np.array([0.0, 1.0, -1.0], "float32")])
+    mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
+    expected = (x - mean) / np.sqrt(var + 1e-3) * [1.0, 2.0, 0.5] + [0.0, 1.0, -1.0]
+    for training in (True, False):  # Keras 1's mode=2: the batch's statistics either way
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x, training=training)),
+                                   expected, rtol=1e-4, atol=1e-4)
+    # So a prediction depends on the batch it is made in.
+    net = dac.build_dac_network((8, 8, 1), 3, padding="same", seed=0)
+    images = np.random.default_rng(3).random((64, 8, 8, 1)).astype("float32")
+    assert not np.allclose(dac.predict(net, images, 32)[:32], dac.predict(net, images, 64)[:32])
 
 
-def test_the_network_is_a_softmax_that_saves_and_loads(digit_images, tmp_path):
-    net = dac.build_dac_network((28, 28, 1), 10, seed=0)  # the default, MNIST's shape
-    assert net.output_shape == (None, 10)
-    x = digit_images[0][:50]
-    small = dac.build_dac_network((8, 8, 1), 10, seed=0, padding="same")
-    p = small.predict(x, verbose=0)
-    assert p.shape == (50, 10)
-    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
-    small.save(tmp_path / "dac.keras")
-    loaded = keras.saving.load_model(tmp_path / "dac.keras")  # plain Keras layers only
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), p)
-    same_seed = dac.build_dac_network((8, 8, 1), 10, seed=0, padding="same")
-    np.testing.assert_array_equal(same_seed.predict(x, verbose=0), p)
+def _keras1_transform(image, theta, tx, ty, zx, zy):
+    """The authors' myImage.random_transform for given draws (no shear):
+    rotation @ translation @ zoom on (row, column), centred at size / 2 + 0.5,
+    SciPy's affine_transform with order 0 (the nearest pixel), edges extended."""
+    h, w = image.shape[:2]
+    c, s = np.cos(theta), np.sin(theta)
+    matrix = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.array(
+        [[1, 0, tx], [0, 1, ty], [0, 0, 1]]) @ np.diag([zx, zy, 1.0])
+    o = np.array([[1, 0, h / 2 + 0.5], [0, 1, w / 2 + 0.5], [0, 0, 1]])
+    r = np.array([[1, 0, -(h / 2 + 0.5)], [0, 1, -(w / 2 + 0.5)], [0, 0, 1]])
+    matrix = o @ matrix @ r
+    return ndimage.affine_transform(image[..., 0], matrix[:2, :2], matrix[:2, 2], order=0,
+                                    mode="nearest")[..., None]
 
 
-def test_the_default_network_is_the_reimplementations():
-    """3 x conv 64, pool, 3 x conv 128, pool ("valid": 28 -> 11 -> 2), a 1x1
-    convolution to the clusters, average pooling, two identity-initialised
-    dense layers with ReLU before the softmax; every batch normalisation a
-    plain standardisation."""
-    net = dac.build_dac_network((28, 28, 1), 10, seed=0)
-    assert net.get_layer("pool_1").output.shape == (None, 11, 11, 64)
-    assert net.get_layer("to_clusters").output.shape == (None, 2, 2, 10)
-    norms = [layer for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert len(norms) == 6 + 2 + 2 + 2  # convolutions, poolings, 1x1 and average, dense
-    assert all(not n.center and not n.scale and n.momentum == 0.9 for n in norms)
-    for name in ("dense_1", "dense_2"):
-        np.testing.assert_array_equal(net.get_layer(name).get_weights()[0], np.eye(10))
-    assert isinstance(net.layers[-2], keras.layers.ReLU)
-    assert isinstance(net.layers[-1], keras.layers.Softmax)
-    assert net.count_params() == 446_040  # 3x3 kernels 64/64/64/128/128/128, no biases
+def test_the_transforms_are_keras_1s_of_the_authors_generator():
+    rng = np.random.default_rng(4)
+    x = rng.random((6, 28, 28, 1)).astype("float32")
+    theta = np.deg2rad(rng.uniform(-10, 10, 6)).astype("float32")
+    tx, ty = (rng.uniform(-2.8, 2.8, 6).astype("float32") for _ in range(2))
+    zx, zy = (rng.uniform(0.95, 1.05, 6).astype("float32") for _ in range(2))
+    expected = np.stack([_keras1_transform(x[i], theta[i], tx[i], ty[i], zx[i], zy[i])
+                         for i in range(6)])
+    ours = keras.ops.convert_to_numpy(keras.ops.image.affine_transform(
+        x, transform_parameters(theta, tx, ty, 28, 28, zx=zx, zy=zy, convention="keras1"),
+        interpolation="nearest", fill_mode="nearest"))
+    # Nearest pixels: a point exactly between two may round either way.
+    assert np.mean(ours != expected) < 0.002
+    assert np.abs(ours - x).max() > 0.5, "the images did change"
+    # The whole augmentation: every value of a transformed image is one of its
+    # pixels, shifted by at most 0.05 (clipped to the image's range), times 0.975.
+    augment = dac.augmentation(seed=0)
+    out = keras.ops.convert_to_numpy(augment(x, training=True))
+    assert out.shape == x.shape and out.max() <= 0.975 * x.max() + 1e-6 and out.min() >= 0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(augment(x)), x)
 
 
-def test_images_too_small_for_valid_padding_are_refused():
-    assert dac.min_image_size() == 20 and dac.min_image_size(**SMALL) == 8
-    dac.build_dac_network((20, 20, 1), 10, seed=0)
-    with pytest.raises(ValueError, match=r"at least 20x20 pixels.*input_shape=\(19, 19, 1\)"
-                                         r".*padding='same'"):
-        dac.build_dac_network((19, 19, 1), 10)
-    with pytest.raises(ValueError, match="padding"):
-        dac.build_dac_network((28, 28, 1), 10, padding="full")
-    for filters, convs in [((4,), 1), ((4, 4), 2), ((4, 4, 4), 1)]:
-        smallest = dac.min_image_size(filters, convs)  # the network fits it, one pixel less not
-        net = dac.build_dac_network((smallest, smallest, 1), 3, filters=filters,
-                                    convs_per_block=convs)
-        assert net.get_layer("to_clusters").output.shape[1] >= 1
-        with pytest.raises(ValueError, match=f"at least {smallest}x{smallest}"):
-            dac.build_dac_network((smallest - 1, smallest - 1, 1), 3, filters=filters,
-                                  convs_per_block=convs)
-    assert DAC()._model((8, 8, 1), 0).get_layer("conv_1_1").padding == "same"
-    assert DAC()._model((28, 28, 1), 0).get_layer("conv_1_1").padding == "valid"
+def test_chunks_are_labelled_once_from_clean_images_then_passed_over(digit_images):
+    x = digit_images[0][:250]
+    net = dac.build_dac_network((8, 8, 1), 4, padding="same", seed=0)
+    pairs = dac.build_pair_model(net, dac.augmentation(seed=0))
+    pairs.compile(optimizer=dac.optimizer(), loss="mse")
+    batches = []
+    train_on_batch = pairs.train_on_batch
+
+    def record(images, targets):  # the model's own method, for this instance only
+        batches.append((images.copy(), targets.copy(), net.get_weights()))
+        return train_on_batch(images, targets)
+
+    pairs.train_on_batch = record
+    start = net.get_weights()
+    history = dac.train(pairs, net, x, epochs=1, chunk_size=100, passes=3, batch_size=32,
+                        seed=0, verbose=0).history
+    # Two chunks of 100 (the last 50 images are not trained on), 3 passes of 4 batches each.
+    assert [len(b[0]) for b in batches] == [32, 32, 32, 4] * 6
+    for chunk in range(2):
+        xs = x[chunk * 100:(chunk + 1) * 100]
+        seen = batches[12 * chunk:12 * (chunk + 1)]
+        # Every pass takes each image of the chunk once, in a fresh order.
+        ids = [[int(np.flatnonzero((xs == image).all((1, 2, 3)))[0]) for image in b[0]]
+               for b in seen]
+        passes = [sum(ids[4 * p:4 * (p + 1)], []) for p in range(3)]
+        assert all(sorted(order) == list(range(100)) for order in passes)
+        assert passes[0] != passes[1]
+        # The labels: from the network as it was when the chunk began, on the
+        # clean chunk in batches of 32, held through the three passes.
+        weights = start if chunk == 0 else seen[0][2]
+        probe = dac.build_dac_network((8, 8, 1), 4, padding="same", seed=0)
+        probe.set_weights(weights)
+        labels = dac.pair_labels(dac.predict(probe, xs, 32), 0.9)
+        for (images, targets, _), order in zip(seen, ids):
+            np.testing.assert_array_equal(targets, labels[np.ix_(order, order)])
+    assert history["threshold"] == [None, 0.9]
+    assert 0 < history["same_pairs"][1] < 1
 
 
-def test_recalibrated_statistics_are_the_datas(digit_images):
-    x = digit_images[0][:300]
-    net = dac.build_dac_network((8, 8, 1), 5, seed=1, **SMALL)
-    dac.recalibrate_batch_norm(net, x, batch_size=len(x))
-    # Predicting now normalises as one batch of all of x does in training mode.
-    np.testing.assert_allclose(net.predict(x, verbose=0),
-                               keras.ops.convert_to_numpy(net(x, training=True)), atol=1e-4)
-    in_chunks = dac.build_dac_network((8, 8, 1), 5, seed=1, **SMALL)
-    dac.recalibrate_batch_norm(in_chunks, x, batch_size=100)
-    np.testing.assert_allclose(in_chunks.predict(x, verbose=0), net.predict(x, verbose=0),
-                               atol=0.05)
-    momenta = [layer.momentum for layer in net.layers if hasattr(layer, "momentum")]
-    assert len(momenta) == 7 and set(momenta) == {0.9}
-
-
-def test_augmentation_is_seeded_and_keeps_the_shape(digit_images):
-    x = digit_images[0][:32]
-    first = keras.ops.convert_to_numpy(dac.augmentation(seed=3)(x, training=True))
-    again = keras.ops.convert_to_numpy(dac.augmentation(seed=3)(x, training=True))
-    assert first.shape == x.shape
-    np.testing.assert_array_equal(first, again)
-    assert np.abs(first - x).mean() > 0.01
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(dac.augmentation(seed=3)(x, training=False)), x)
-
-
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_clusters_scikit_learns_digits(digit_images, tmp_path):
-    """The DAC estimator (default network) on the 8x8 digits, lambda in steps
-    of 0.045: the thresholds meet after 10 epochs (20-30 s on two cores)."""
+    """The estimator on the 8x8 digits ("same" padding), three epochs of six
+    chunks of 300 images, one pass each."""
     x, y = digit_images
-    fitted = DAC(10, lam_step=0.045, random_state=0).fit(x, y)
+    fitted = DAC(10, epochs=3, **SHORT).fit(x, y)
     history = fitted.history_
-    # Measured (final ACC, seeds 0 / 1 / 2; the paper's network with "same"
-    # padding, 2026-12-04): TensorFlow 0.631 / 0.580 / 0.698, JAX 0.716 /
-    # 0.751 / 0.569. DAC is modest and seed-dependent on digits in ten short
-    # epochs (the lighter network before it: TensorFlow 0.769 / 0.637 / 0.710);
-    # the floor is the lowest less a margin, far above chance (0.1).
-    assert history["acc"][-1] >= 0.5, history["acc"]
-    assert fitted.epochs_ == 10 and history["epoch"] == list(range(1, 11))
-    np.testing.assert_allclose(history["lambda"], 0.045 * np.arange(10), atol=1e-12)
-    assert all(u > lo for u, lo in zip(history["upper"], history["lower"]))
-    # More pairs are used as the thresholds close in.
-    assert history["selected"][-1] > history["selected"][0]
-    assert all(0.0 <= s <= 1.0 for s in history["selected"])
+    # Measured (final ACC, seed 0, 2026-12-07, 2-core AMD EPYC VM, TensorFlow):
+    # 0.741 (epochs 0.54 / 0.66 / 0.74; 0.853 with two passes); chance is 0.1.
+    assert history["acc"][-1] >= 0.55, history["acc"]
+    assert fitted.epochs_ == 3 and history["epoch"] == [0, 1, 2, 3]
+    np.testing.assert_allclose(history["threshold"][1:], [0.9, 0.9 - 0.4 / 3, 0.9 - 0.8 / 3])
+    assert fitted.mean_ == pytest.approx(float(x.mean()), rel=1e-5)
     # Flat rows are the same images (square by default).
     np.testing.assert_array_equal(fitted.predict(x.reshape(len(x), -1)), fitted.labels_)
     loaded = DAC.load(fitted.save(tmp_path / "saved"))
     np.testing.assert_allclose(loaded.predict_proba(x), fitted.predict_proba(x), atol=1e-6)
-    assert loaded.history_ == history and loaded.get_params() == fitted.get_params()
+    assert loaded.history_ == history and loaded.mean_ == fitted.mean_
 
 
-def test_the_estimator_needs_images(digit_images):
-    x, _ = digit_images
-    flat = x.reshape(len(x), -1)[:, :60]  # 60 features: no square image
-    with pytest.raises(ValueError, match="not a square image.*image_shape"):
-        DAC(10).fit(flat)
-    with pytest.raises(ValueError, match=r"not a 6x8 image \(image_shape=\(6, 8\)\)"):
-        DAC(10, image_shape=(6, 8)).fit(x.reshape(len(x), -1))
-
-
-def test_an_interrupted_train_continues_to_the_same_labels(digit_images, tmp_path, monkeypatch):
+def test_an_interrupted_fit_continues_to_the_same_labels(digit_images, tmp_path, epochs):
     x, y = digit_images[0][:400], digit_images[1][:400]
-    settings = dict(epochs=3, **SHORT)
-
-    whole = dac.train(small_network(), x, y, **settings)
-    augmentation, calls = dac.augmentation, []
-
-    def interrupt_in_epoch_two(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # built once an epoch
-            raise KeyboardInterrupt
-        return augmentation(*args, **kwargs)
-
-    monkeypatch.setattr(dac, "augmentation", interrupt_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        dac.train(small_network(), x, y, checkpoint_dir=tmp_path / "progress", **settings)
-    monkeypatch.setattr(dac, "augmentation", augmentation)
-    with pytest.raises(ValueError, match=r"\(lam_step differ\)"):
-        dac.train(small_network(), x, y, checkpoint_dir=tmp_path / "progress",
-                  **{**settings, "lam_step": 0.2})
-    other_network = dac.build_dac_network((8, 8, 1), 10, seed=0, filters=(8,), convs_per_block=1)
-    with pytest.raises(ValueError, match=r"\(network differ\)"):
-        dac.train(other_network, x, y, checkpoint_dir=tmp_path / "progress", **settings)
-    resumed = dac.train(small_network(), x, y, checkpoint_dir=tmp_path / "progress", **settings)
-    assert resumed.history["epoch"] == [1, 2, 3] and resumed.epochs == 3
-    np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"], rtol=1e-4)
-    assert resumed.history["delta_label"] == pytest.approx(whole.history["delta_label"])
-    np.testing.assert_array_equal(resumed.labels, whole.labels)
-    assert not (tmp_path / "progress").exists()  # removed once done
+    settings = dict(epochs=2, chunk_size=200, passes=1, random_state=0)
+    whole = DAC(10, **settings).fit(x, y)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C after epoch 1
+        DAC(10, checkpoint_dir=tmp_path / "progress", **settings).fit(
+            x, y, callbacks=epochs.reset(interrupt_at=1))
+    resumed = DAC(10, checkpoint_dir=tmp_path / "progress", **settings).fit(
+        x, y, callbacks=epochs.reset())
+    assert epochs.calls == 1, "epoch 2 only"
+    np.testing.assert_allclose(resumed.history_["loss"][1:], whole.history_["loss"][1:], rtol=1e-4)
+    np.testing.assert_array_equal(resumed.labels_, whole.labels_)
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(lam_step=0.0), r"`lam_step`.*Received: lam_step=0.0"),
-    (dict(lam_step=-0.01), "lam_step"),
-    (dict(batch_size=1), r"`batch_size`, expected an integer >= 2. Received: batch_size=1"),
-    (dict(epochs=0), "epochs"),
-    (dict(learning_rate=0.0), "learning_rate"),
-])
-def test_bad_parameters_are_named(params, message, digit_images):
-    net = dac.build_dac_network((8, 8, 1), 3, seed=0, **SMALL)
-    with pytest.raises(ValueError, match=message):
-        dac.train(net, digit_images[0][:20], **params)
-
-
-def test_flat_data_and_bad_shapes_are_refused(digit_images):
-    net = dac.build_dac_network((8, 8, 1), 3, seed=0, **SMALL)
-    flat = digit_images[0][:20].reshape(20, 64)
-    with pytest.raises(ValueError, match=r"images of shape \(n_samples, 8, 8, 1\).*"
-                                         r"x.shape=\(20, 64\)"):
-        dac.train(net, flat)
+def test_images_and_settings_are_checked(digit_images):
+    x = digit_images[0]
+    with pytest.raises(ValueError, match="padding='same' for smaller images"):
+        dac.build_dac_network((8, 8, 1), 10)
+    assert dac.build_dac_network((20, 20, 1), 10).output_shape == (None, 10)
     with pytest.raises(ValueError, match="input_shape"):
         dac.build_dac_network((784,), 10)
     with pytest.raises(ValueError, match="n_clusters"):
-        dac.build_dac_network((8, 8, 1), 1)
-
-
-def test_a_nan_loss_stops_training(digit_images):
-    x = digit_images[0][:20].copy()
-    x[3, 2, 2, 0] = np.nan
-    net = dac.build_dac_network((8, 8, 1), 3, seed=0, **SMALL)
-    with pytest.raises(FloatingPointError, match="epoch 1, batch 1.*Scale the images"):
-        dac.train(net, x, epochs=1, verbose=0)
+        dac.build_dac_network((8, 8, 1), 1, padding="same")
+    with pytest.raises(ValueError, match=r"not a square image.*image_shape"):
+        DAC(3, **SHORT).fit(x.reshape(len(x), -1)[:, :50])
+    with pytest.raises(ValueError, match=r"chunks of chunk_size=1000: X has only 600 samples"):
+        DAC(3).fit(x[:600])
+    with pytest.raises(ValueError, match="'passes' parameter of DAC"):
+        DAC(3, passes=0).fit(x)
 
 
 @pytest.mark.parametrize("check", [
@@ -354,27 +244,3 @@ def test_one_inter_op_thread_makes_convolutions_with_batch_norm_repeat():
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert float(done.stdout.split()[-1]) == 0.0
-
-
-def test_monitoring_a_sample_labels_it_alone_and_trains_the_same(digit_images, monkeypatch):
-    x, y = digit_images[0][:300], digit_images[1][:300]
-    settings = dict(epochs=2, **SHORT)
-
-    whole = dac.train(small_network(), x, y, **settings)
-    recalibrate, labelled = dac.recalibrate_batch_norm, []
-
-    def record(model, images, *args, **kwargs):
-        labelled.append(len(images))
-        return recalibrate(model, images, *args, **kwargs)
-
-    monkeypatch.setattr(dac, "recalibrate_batch_norm", record)
-    sample = dac.train(small_network(), x, y, monitor_size=120, **settings)
-    assert labelled == [120, 120, 300]  # each epoch the sample, then all images once
-    np.testing.assert_allclose(sample.history["loss"], whole.history["loss"], rtol=1e-4)
-    np.testing.assert_array_equal(sample.labels, whole.labels)
-    assert len(sample.history["acc"]) == 2
-    labelled.clear()
-    dac.train(small_network(), x, y, monitor_size=300, **settings)  # all of x: as without
-    assert labelled == [300, 300]
-    with pytest.raises(ValueError, match=r"`monitor_size`.*Received: monitor_size=1"):
-        dac.train(small_network(), x, monitor_size=1, **settings)

@@ -14,8 +14,9 @@ learned state ends in ``_``, parameters declared in
 >>> dec.predict(x_new)  # doctest: +SKIP
 """
 
+from deepcluster_keras.estimator._dac import DAC
 from deepcluster_keras.estimator._dec import DEC, IDEC
-from deepcluster_keras.estimator._information import DAC, IMSAT, RIM
+from deepcluster_keras.estimator._information import IMSAT, RIM
 from deepcluster_keras.estimator._kmeans_friendly import DKM, AlternatingKMeans
 from deepcluster_keras.estimator._som import DESOM
 from deepcluster_keras.estimator._vade import VaDE

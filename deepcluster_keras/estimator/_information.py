@@ -1,4 +1,5 @@
-"""RIM, IMSAT and DAC: softmax networks trained on the raw data, no autoencoder."""
+"""RIM and IMSAT: softmax networks trained on the raw data, no autoencoder; and
+the base they share with DAC (:mod:`deepcluster_keras.estimator._dac`)."""
 
 import os
 import time
@@ -10,7 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from deepcluster_keras import dac, imsat
+from deepcluster_keras import imsat
 from deepcluster_keras.training import PREDICT_BATCH_SIZE
 from deepcluster_keras.estimator._base import _Saved, _seed_everything, _warn_if_clusters_empty
 from deepcluster_keras.persistence import FitProgress
@@ -294,111 +295,3 @@ class IMSAT(_InformationClustering):
                              "give more data or lower n_neighbors.")
         return {"augmentation": self.augmentation, "xi": self.xi,
                 "eps": imsat.vat_epsilon(X, self.n_neighbors, self.eps_scale)}
-
-
-class DAC(_InformationClustering):
-    """Deep Adaptive Clustering (Chang et al., ICCV 2017; :mod:`dac`).
-
-    A convolutional network ``p(y | x)`` trained on pairs of images it
-    labels itself: in each batch, pairs whose softmax outputs are more
-    similar (cosine) than an upper threshold count as "same cluster", pairs
-    less similar than a lower one as "different"; the thresholds close in
-    epoch by epoch until they meet, so that more and more pairs are used.
-    Batches are shifted, rotated and zoomed at random. Clusters: the argmax.
-
-    Defaults and their sources (:mod:`dac` says more): the thresholds
-    ``0.95 - lambda`` and ``0.455 + 0.1 lambda`` with ``lambda`` stepped by
-    ``1.1 * 0.009`` (46 epochs until they meet), RMSprop(0.001) and batch 128
-    are the paper's and its reimplementations'; so is the network (on images
-    of at least 20x20 pixels; "same" padding on smaller ones).
-
-    Parameters
-    ----------
-    n_clusters : int >= 2, default=10
-    image_shape : (int, int) or None, default=None
-        Height and width of the images when ``X`` is flat; None: square.
-        ``X`` may also be images, (n_samples, height, width[, 1]).
-    epochs : int or None, default=None
-        None: until the thresholds meet.
-    lam_step : float > 0, default=0.0099
-    batch_size : int >= 2, default=128
-    learning_rate : float, default=0.001
-        RMSprop's.
-    padding : {"auto", "valid", "same"}, default="auto"
-        The network's convolutions' (:func:`dac.build_dac_network`): "valid"
-        is the paper's network, for images of at least 20x20 pixels; "same"
-        takes smaller ones (scikit-learn's 8x8 digits). "auto": "valid" when
-        the images are large enough, else "same".
-    monitor_size : int or None, default=None
-        Label a fixed random sample of this many images after each epoch
-        (for ``history_``) rather than all of ``X``; ``labels_`` are of all
-        of ``X`` either way, and so is training. Labelling all of ``X``
-        takes about 0.7 of an epoch's training steps (measured on 28x28
-        images); ``monitor_size=10000`` on MNIST-70k leaves a seventh of it.
-    verbose, random_state, checkpoint_dir : as :class:`DEC`. On TensorFlow an
-        int ``random_state`` repeats a fit only when TensorFlow runs one
-        operation at a time: set the environment variable
-        ``TF_NUM_INTEROP_THREADS=1`` before TensorFlow is imported (the
-        command line does); otherwise convolutions followed by batch
-        normalisation differ in the last bits from run to run, and training
-        amplifies that.
-
-    Attributes
-    ----------
-    labels_, history_ (per epoch: thresholds, pairs selected, loss, ACC...),
-    epochs_, seconds_, n_features_in_, model_ (the network, on images).
-    """
-
-    _parameter_constraints = {
-        **_InformationClustering._parameter_constraints,
-        "image_shape": [tuple, list, None],
-        "epochs": [Interval(Integral, 1, None, closed="left"), None],
-        "lam_step": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "padding": [StrOptions({"auto", "valid", "same"})],
-        "monitor_size": [Interval(Integral, 2, None, closed="left"), None],
-    }
-
-    def __init__(self, n_clusters=10, *, image_shape=None, epochs=None, lam_step=dac.LAM_STEP,
-                 batch_size=128, learning_rate=0.001, padding="auto", monitor_size=None,
-                 verbose=0, random_state=None, checkpoint_dir=None):
-        self.n_clusters = n_clusters
-        self.image_shape = image_shape
-        self.epochs = epochs
-        self.lam_step = lam_step
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.padding = padding
-        self.monitor_size = monitor_size
-        self.verbose = verbose
-        self.random_state = random_state
-        self.checkpoint_dir = checkpoint_dir
-
-    def _check_x(self, X, reset):
-        X = super()._check_x(X, reset)
-        n_features = X.shape[1]
-        if self.image_shape is not None:
-            height, width = tuple(self.image_shape)
-        else:
-            height = width = int(round(np.sqrt(n_features)))
-        if height * width != n_features:
-            raise ValueError(
-                f"DAC takes images: X's {n_features} features are not a "
-                + ("square image" if self.image_shape is None else
-                   f"{height}x{width} image (image_shape={tuple(self.image_shape)})")
-                + ". Give image_shape=(height, width), or X of shape (n_samples, height, width).")
-        return X.reshape(len(X), height, width, 1)
-
-    def _model(self, shape, seed):
-        padding = self.padding
-        if padding == "auto":
-            padding = "valid" if min(shape[:2]) >= dac.min_image_size() else "same"
-        return dac.build_dac_network(shape, self.n_clusters, padding=padding, seed=seed)
-
-    def _train(self, model, X, y, seed, checkpoint_dir, callbacks=None):
-        if callbacks:
-            raise TypeError("DAC's training loop does not call callbacks yet; fit it without.")
-        return dac.train(model, X, y, epochs=self.epochs, batch_size=self.batch_size,
-                         lam_step=self.lam_step, learning_rate=self.learning_rate, seed=seed,
-                         monitor_size=self.monitor_size, verbose=self.verbose,
-                         checkpoint_dir=checkpoint_dir)
