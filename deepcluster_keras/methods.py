@@ -24,43 +24,60 @@ import importlib
 import inspect
 import json
 import time
+from typing import NamedTuple, Optional
 
 from deepcluster_keras import classical
 
-#: Every method, in the order a run does them: its name in tables, its
-#: estimator in :mod:`deepcluster_keras.estimator` (None: a classical
-#: algorithm), and what it does, as the command line's help says it.
+class Method(NamedTuple):
+    """A method as the command line, ``run``, ``reproduce`` and the tables know it."""
+
+    #: Its name in tables.
+    name: str
+    #: Its estimator in :mod:`deepcluster_keras.estimator`; None: a classical
+    #: algorithm (on the raw data or the pretrained embedding, fitted with DEC
+    #: stopped after pretraining).
+    estimator: Optional[str]
+    #: What it does, as the command line's help says it.
+    help: str
+    #: Whether it starts from the pretrained autoencoder (else the raw data).
+    autoencoder: bool = True
+
+
+#: Every method, in the order a run does them.
 REGISTRY = {
-    "kmeans_raw": ("K-means, raw data", None, "K-means on the raw data"),
-    "ae_kmeans": ("AE + K-means", None, "K-means on the pretrained embedding (DEC's start)"),
-    "ae_gmm": ("AE + GMM", None, "a Gaussian mixture on the pretrained embedding"),
-    "ae_agglomerative": ("AE + agglomerative", None, "Ward's agglomerative clustering on the "
-                         "pretrained embedding"),
-    "ae_spectral": ("AE + spectral", None, "spectral clustering on the pretrained embedding"),
-    "ae_dbscan": ("AE + DBSCAN", None, "DBSCAN on the pretrained embedding (finds its own "
-                  "number of clusters)"),
-    "dec": ("DEC", "DEC", "the tutorial's self-training on KL(P || Q) (default)"),
-    "idec": ("IDEC", "IDEC", "DEC keeping the decoder (loss gamma*KL + MSE)"),
-    "dkm": ("DKM", "DKM", "Deep k-Means: continuous K-means, centres trained with the network"),
-    "alternating_kmeans": ("alternating K-means", "AlternatingKMeans",
-                           "K-means reset every epoch between epochs of reconstruction + "
-                           "K-means cost"),
-    "desom": ("DESOM", "DESOM", "a self-organising map on the embedding, trained with the "
-              "autoencoder, its units merged into clusters"),
-    "vade": ("VaDE", "VaDE", "a VAE with a Gaussian-mixture prior, from the pretrained "
-             "autoencoder"),
-    "rim": ("RIM", "RIM", "a softmax network on the raw data, maximising the information "
-            "between data and clusters"),
-    "imsat": ("IMSAT", "IMSAT", "RIM with self-augmentation (VAT)"),
-    "dac": ("DAC", "DAC", "a convolutional network trained on the image pairs it labels "
-            "itself, no autoencoder"),
+    "kmeans_raw": Method("K-means, raw data", None, "K-means on the raw data", autoencoder=False),
+    "ae_kmeans": Method("AE + K-means", None, "K-means on the pretrained embedding (DEC's start)"),
+    "ae_gmm": Method("AE + GMM", None, "a Gaussian mixture on the pretrained embedding"),
+    "ae_agglomerative": Method("AE + agglomerative", None, "Ward's agglomerative clustering on "
+                               "the pretrained embedding"),
+    "ae_spectral": Method("AE + spectral", None, "spectral clustering on the pretrained embedding"),
+    "ae_dbscan": Method("AE + DBSCAN", None, "DBSCAN on the pretrained embedding (finds its own "
+                        "number of clusters)"),
+    "dec": Method("DEC", "DEC", "the tutorial's self-training on KL(P || Q) (default)"),
+    "idec": Method("IDEC", "IDEC", "DEC keeping the decoder (loss gamma*KL + MSE)"),
+    "dkm": Method("DKM", "DKM", "Deep k-Means: continuous K-means, centres trained with the "
+                  "network"),
+    "alternating_kmeans": Method("alternating K-means", "AlternatingKMeans",
+                                 "K-means reset every epoch between epochs of reconstruction + "
+                                 "K-means cost"),
+    "desom": Method("DESOM", "DESOM", "a self-organising map on the embedding, trained with the "
+                    "autoencoder, its units merged into clusters"),
+    "vade": Method("VaDE", "VaDE", "a VAE with a Gaussian-mixture prior, from the pretrained "
+                   "autoencoder"),
+    "rim": Method("RIM", "RIM", "a softmax network on the raw data, maximising the information "
+                  "between data and clusters", autoencoder=False),
+    "imsat": Method("IMSAT", "IMSAT", "RIM with self-augmentation (VAT)", autoencoder=False),
+    "dac": Method("DAC", "DAC", "a convolutional network trained on the image pairs it labels "
+                  "itself, as its authors' code", autoencoder=False),
 }
 METHODS = tuple(REGISTRY)
 #: The tutorial's three figures.
 TUTORIAL_METHODS = ("kmeans_raw", "ae_kmeans", "dec")
-NAMES = {method: name for method, (name, _, _) in REGISTRY.items()}
+NAMES = {method: m.name for method, m in REGISTRY.items()}
 #: The methods that an estimator trains (the others cluster the data or the embedding).
-TRAINED = tuple(method for method, (_, cls, _) in REGISTRY.items() if cls)
+TRAINED = tuple(method for method, m in REGISTRY.items() if m.estimator)
+#: The methods on the raw data, without the autoencoder.
+RAW_METHODS = tuple(method for method, m in REGISTRY.items() if not m.autoencoder)
 
 
 def estimator_class(method):
@@ -68,7 +85,7 @@ def estimator_class(method):
     for the classical methods. Imported on first use, so that the command
     line reads its arguments before TensorFlow starts."""
     estimators = importlib.import_module("deepcluster_keras.estimator")
-    return getattr(estimators, REGISTRY[method][1] or "DEC")
+    return getattr(estimators, REGISTRY[method].estimator or "DEC")
 
 
 def __getattr__(name):
@@ -79,10 +96,8 @@ def __getattr__(name):
 
 def help_text():
     """What each method does, for the command line's ``--method`` help."""
-    return "; ".join(f"{method}: {text}" for method, (_, _, text) in REGISTRY.items())
+    return "; ".join(f"{method}: {m.help}" for method, m in REGISTRY.items())
 
-#: The methods on the raw data, without the autoencoder.
-RAW_METHODS = ("kmeans_raw", "rim", "imsat", "dac")
 #: Parameters of a run that are not part of the recipe (they do not change the results).
 NOT_RECIPE = ("verbose", "random_state", "checkpoint_dir", "ae_weights")
 #: The recipe's parameters that mean the same in every estimator with an

@@ -148,7 +148,7 @@ def test_the_registry_names_each_classical_method_and_estimator():
     for method in methods.METHODS:
         cls = methods.estimator_class(method)
         assert cls is (DEC if method not in methods.TRAINED else getattr(
-            __import__("deepcluster_keras"), methods.REGISTRY[method][1])), method
+            __import__("deepcluster_keras"), methods.REGISTRY[method].estimator)), method
 
 
 def test_importing_the_package_shows_no_tensorflow_start_up_lines():

@@ -1,0 +1,51 @@
+"""DAC's ACC epoch by epoch beside the run its authors' code logged.
+
+    python benchmarks/dac_curve.py results/information/mnist_dac_authors \
+        --out results/information/mnist_dac_authors/dac_curve.png
+
+Reads ``training.dac.history`` of every ``seed_N.json`` in the ``reproduce``
+folder and draws each seed's ACC after every epoch (0: before training)
+beside ``log_acc`` of the DAC figure in ``published.json`` (MNIST/mnist.log of
+github vector-1127/DAC). Prints a line per seed: ACC after epochs 1, 3 and
+the last, against the log's. Runs in seconds.
+"""
+
+import argparse
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from deepcluster_keras import report  # noqa: E402
+from deepcluster_keras.persistence import read_json  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", help="reproduce folder with DAC's seeds")
+    parser.add_argument("--out", default=None, help="PNG to write")
+    args = parser.parse_args()
+    log = report.published("mnist")["dac"]["log_acc"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(range(len(log)), log, color="black", marker="o", label="the authors' log")
+    print("log: " + ", ".join(f"epoch {e} {log[e]:.4f}" for e in (1, 3, len(log) - 1)))
+    for seed in report.folder_seeds(args.folder):
+        history = (read_json(f"{args.folder}/seed_{seed}.json") or {}).get(
+            "training", {}).get("dac", {}).get("history", {})
+        if not history.get("acc"):
+            continue
+        epochs, acc = history["epoch"], history["acc"]
+        ax.plot(epochs, acc, marker=".", label=f"seed {seed}")
+        shown = [e for e in (1, 3, epochs[-1]) if e in epochs]
+        print(f"seed {seed}: " + ", ".join(f"epoch {e} {acc[epochs.index(e)]:.4f}" for e in shown))
+    ax.set(xlabel="epoch", ylabel="ACC", title="DAC on MNIST-70k", ylim=(0, 1))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    if args.out:
+        fig.savefig(args.out, dpi=90)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
