@@ -295,7 +295,8 @@ def comparison_table(folders):
             n_seeds = f"{len(entry['per_seed'])}" + (
                 f" (+{n_collapsed} collapsed)" if n_collapsed and method not in RAW_METHODS else "")
             setting = ("raw data" if method in RAW_METHODS else f"{recipe['autoencoder']}, "
-                       f"{recipe['pretrain_epochs']} epochs{_self_training_note(recipe)}")
+                       f"{recipe['pretrain_epochs']} epochs{_self_training_note(recipe)}"
+                       + (", augmented (DEC-DA)" if recipe.get("augment") else ""))
             setting += _own_params_note(recipe, ", ", method)
             lines.append(
                 f"| {os.path.normpath(folder)} | {recipe['dataset']} | {setting} | {NAMES[method]} | "
