@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from deepcluster_keras.augmentation import RandomTransform
-from deepcluster_keras.training import epoch_loop
+from deepcluster_keras.training import check_finite, epoch_loop
 from deepcluster_keras.validation import check_n_clusters
 
 __all__ = ["threshold", "pair_labels", "cosine_similarity", "PairSimilarity",
@@ -253,8 +253,9 @@ def train(model, net, x, y=None, *, epochs=20, chunk_size=1000, passes=5, batch_
                     index = order[begin:begin + batch_size]
                     loss = model.train_on_batch(xs[index], targets[np.ix_(index, index)])
                     losses.append(float(np.ravel(loss)[0]))
+        loss = float(np.mean(losses))
+        check_finite(loss, "epoch", epoch + 1)
         previous, labels = labels, labels_of()
-        loss = float(np.mean(losses)) if np.isfinite(losses[-1]) else losses[-1]
         return {"epoch": epoch + 1, "threshold": th, "loss": loss,
                 "same_pairs": float(np.mean(same)),
                 "delta_label": 1.0 if previous is None else float(np.mean(labels != previous))

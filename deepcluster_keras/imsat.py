@@ -27,7 +27,7 @@ import numpy as np
 from keras import ops
 from sklearn.neighbors import NearestNeighbors
 
-from deepcluster_keras.training import PREDICT_BATCH_SIZE, epoch_loop
+from deepcluster_keras.training import PREDICT_BATCH_SIZE, check_finite, epoch_loop
 
 __all__ = ["mutual_information", "information_loss", "build_softmax_model", "vat_epsilon",
            "training_pass", "rpt_perturbation", "vat_perturbation", "train"]
@@ -287,10 +287,10 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
                 for variable, value in zip(net.non_trainable_variables, statistics):
                     variable.assign(value)
             losses.append(float(np.ravel(loss)[0]))
+        loss = float(np.mean(losses))
+        check_finite(loss, "epoch", epoch + 1)
         p_all = net.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
         previous, labels = labels, p_all.argmax(1)
-        # The last batch's loss tells divergence (a NaN may not survive a mean's print).
-        loss = float(np.mean(losses)) if np.isfinite(losses[-1]) else losses[-1]
         return {"epoch": epoch + 1, "loss": loss,
                 "mutual_information": float(ops.convert_to_numpy(mutual_information(p_all))),
                 "delta_label": 1.0 if previous is None else float(np.mean(labels != previous))

@@ -33,7 +33,8 @@ import numpy as np
 from keras import ops
 from sklearn.cluster import KMeans
 
-from deepcluster_keras.training import PREDICT_BATCH_SIZE, ShuffledBatches, epoch_loop
+from deepcluster_keras.training import (PREDICT_BATCH_SIZE, ShuffledBatches, check_finite,
+                                        epoch_loop)
 from deepcluster_keras.layers import KMeansLayer
 
 __all__ = ["dkm_alphas", "build_kmeans_model", "train"]
@@ -150,6 +151,8 @@ def train(model, x, y=None, *, schedule, epochs_per_stage, reset_centres, kmeans
                         shuffle=False, verbose=0,
                         callbacks=[batches.epoch_callback(), keras.callbacks.TerminateOnNaN()])
         logs = {k: float(v[-1]) for k, v in fit.history.items()}
+        check_finite(logs["loss"], "stage", stage + 1,
+                     "Scale the data to [0, 1], lower kmeans_weight or the learning rate.")
         previous = labels
         labels = (_reset_centres(encoder, layer, x, seed + stage + 1, reset)
                   if reset and stage == len(alphas) - 1 else _labels(encoder, layer, x))

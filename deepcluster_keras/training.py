@@ -28,6 +28,7 @@ __all__ = [
     "augmented_model",
     "EpochTraining",
     "epoch_loop",
+    "check_finite",
     "append_epoch",
     "scores_text",
 ]
@@ -402,6 +403,18 @@ def scores_text(entry):
     return "".join(f"  {k.upper()} {entry[k]:.4f}" for k in ("acc", "nmi", "ari") if k in entry)
 
 
+#: What a diverged epoch loop's error suggests.
+DIVERGED_HINT = "Scale the data to [0, 1] or lower the learning rate."
+
+
+def check_finite(loss, unit, number, hint=DIVERGED_HINT):
+    """Raise FloatingPointError when ``loss`` (of ``unit`` ``number``, e.g.
+    epoch 3) is None, NaN or infinite: training diverged, and labelling its
+    weights (K-means on a NaN embedding, for one) would fail less clearly."""
+    if loss is None or not np.isfinite(loss):
+        raise FloatingPointError(f"Training diverged in {unit} {number} (loss={loss}). {hint}")
+
+
 def epoch_loop(train_epoch, *, model, x, y, epochs, keys, settings, checkpoint_dir=None,
                verbose=0, start=None, describe=None, unit="epoch", callbacks=None):
     """The loop of the epoch-based methods (DKM, the alternating scheme,
@@ -413,7 +426,8 @@ def epoch_loop(train_epoch, *, model, x, y, epochs, keys, settings, checkpoint_d
     train_epoch : callable ``(epoch, labels) -> (entry, labels)``
         Trains epoch ``epoch`` (from 0; a stage for DKM) and returns its
         line of the history (with ``loss``; ``epoch`` or ``stage`` set) and
-        the labels after it.
+        the labels after it. It calls :func:`check_finite` on its loss
+        before it labels the data; the loop checks the line again.
     model : keras.Model, whose weights and optimizer state are checkpointed.
     x, y : the data (its fingerprint names the checkpoint), the labels or None.
     epochs : how many.
@@ -454,10 +468,7 @@ def epoch_loop(train_epoch, *, model, x, y, epochs, keys, settings, checkpoint_d
     done = first
     for epoch in range(first, epochs):
         entry, labels = train_epoch(epoch, labels)
-        if entry["loss"] is None or not np.isfinite(entry["loss"]):
-            raise FloatingPointError(
-                f"Training diverged in {unit} {epoch + 1} (loss={entry['loss']}). Scale the data "
-                "to [0, 1] or lower the learning rate.")
+        check_finite(entry["loss"], unit, epoch + 1)
         append_epoch(history, entry, y, labels)
         say(f"   {unit} {epoch + 1}/{epochs}" + (describe(entry) if describe else "")
             + scores_text(entry), flush=True)

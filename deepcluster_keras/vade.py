@@ -35,7 +35,7 @@ from keras import ops
 from sklearn.mixture import GaussianMixture
 
 from deepcluster_keras import autoencoders
-from deepcluster_keras.training import PREDICT_BATCH_SIZE, ShuffledBatches, epoch_loop
+from deepcluster_keras.training import PREDICT_BATCH_SIZE, ShuffledBatches, check_finite, epoch_loop
 
 __all__ = ["Sampling", "GaussianMixturePrior", "fit_mixture", "build_vade_model", "mean_encoder",
            "learning_rate", "train"]
@@ -285,8 +285,7 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
         fit = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
                         callbacks=[batches.epoch_callback(), keras.callbacks.TerminateOnNaN()])
         logs = {k: float(v[-1]) for k, v in fit.history.items()}
-        if not np.isfinite(logs["loss"]):
-            return {"loss": logs["loss"]}, labels
+        check_finite(logs["loss"], "epoch", epoch + 1)
         return entry_of(epoch + 1, {**logs, "learning_rate": rate}, labels)
 
     return epoch_loop(

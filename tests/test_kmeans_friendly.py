@@ -7,7 +7,7 @@ from conftest import reproduce_on_one_thread
 from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
 
-from deepcluster_keras import DEC, kmeans_friendly, metrics
+from deepcluster_keras import DEC, autoencoder, kmeans_friendly, metrics
 from deepcluster_keras.estimator import DKM, AlternatingKMeans
 from deepcluster_keras.layers import KMeansLayer
 
@@ -242,3 +242,19 @@ def test_measured_accuracy_on_digits(tmp_path):
     assert seed["training"]["dkm"]["epochs"] == 100 and seed["training"]["alternating_kmeans"]["epochs"] == 50
     assert len(seed["training"]["dkm"]["history"]["acc"]) == 21
 
+
+
+def test_a_diverged_stage_is_reported_before_its_centres_are_reset(scaled_blobs):
+    # The alternating scheme resets the centres by K-means after its last
+    # stage: on a NaN embedding that would be scikit-learn's "Input contains
+    # NaN"; the loop says the training diverged first, and what to try.
+    x, _ = scaled_blobs
+    keras.utils.set_random_seed(0)
+    ae, encoder = autoencoder((x.shape[1], 8, 2))
+    centres = encoder.predict(x[:3], verbose=0)
+    model = kmeans_friendly.build_kmeans_model(ae, encoder, 3, centres=centres)
+    with pytest.raises(FloatingPointError, match=r"diverged in stage 1 \(loss=(nan|inf)\).*"
+                                                 r"lower kmeans_weight"):
+        kmeans_friendly.train(model, x * 1e30, schedule=[None], epochs_per_stage=1,
+                              reset_centres=True, optimizer=keras.optimizers.SGD(1e10),
+                              verbose=0)
