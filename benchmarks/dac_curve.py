@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deepcluster_keras import report  # noqa: E402
+from deepcluster_keras import layout, report  # noqa: E402
 from deepcluster_keras.persistence import read_json  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def main():
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.plot(range(len(log)), log, color="black", marker="o", label="the authors' log")
     print("log: " + ", ".join(f"epoch {e} {log[e]:.4f}" for e in (1, 3, len(log) - 1)))
-    for seed in report.folder_seeds(args.folder):
+    for seed in layout.folder_seeds(args.folder):
         history = (read_json(f"{args.folder}/seed_{seed}.json") or {}).get(
             "training", {}).get("dac", {}).get("history", {})
         if not history.get("acc"):

@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deepcluster_keras import metrics, report  # noqa: E402
+from deepcluster_keras import layout, metrics, report  # noqa: E402
 from deepcluster_keras.persistence import read_json  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def main():
     parser.add_argument("faithful", help="reproduce folder of the faithful recipe")
     parser.add_argument("--out", default=None, help="PNG to write")
     args = parser.parse_args()
-    seeds = [s for s in report.folder_seeds(args.augmented)
+    seeds = [s for s in layout.folder_seeds(args.augmented)
              if "dec" in seed_record(args.augmented, s).get("metrics", {})]
     if not seeds:
         raise SystemExit(f"No seed of {args.augmented} has DEC-DA's result yet.")

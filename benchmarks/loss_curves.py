@@ -17,12 +17,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deepcluster_keras import plots, report  # noqa: E402
+from deepcluster_keras import layout, plots, report  # noqa: E402
 from deepcluster_keras.persistence import read_json  # noqa: E402
 
 
 def seeds_of(folder):
-    return [read_json(p)["seed"] for p in report.seed_files(folder)
+    return [read_json(p)["seed"] for p in layout.seed_files(folder)
             if len(read_json(p).get("pretrain", {}).get("loss", [])) == 300]
 
 
@@ -34,7 +34,7 @@ def main(argv=None):
     reference, source = report.published_pretraining_loss()
     losses, groups = {}, {}
     for folder in args.folders:
-        for path in report.seed_files(folder):
+        for path in layout.seed_files(folder):
             run = read_json(path)
             if len(run.get("pretrain", {}).get("loss", [])) == 300:
                 name = f"{os.path.basename(os.path.normpath(folder))} seed {run['seed']}"

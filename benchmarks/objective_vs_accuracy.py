@@ -31,7 +31,7 @@ from scipy.stats import spearmanr
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deepcluster_keras import plots, report  # noqa: E402
+from deepcluster_keras import layout, plots  # noqa: E402
 from deepcluster_keras.persistence import read_json  # noqa: E402
 
 #: Per criterion: the history key, and whether larger is better.
@@ -41,7 +41,7 @@ CRITERIA = {"final loss": ("loss", False), "final I(X;Y)": ("mutual_information"
 def final_values(folder, method):
     """``{seed: {"acc": ..., "loss": ..., ...}}`` from the last epoch of each seed's history."""
     rows = {}
-    for seed in report.folder_seeds(folder):
+    for seed in layout.folder_seeds(folder):
         run = read_json(f"{folder}/seed_{seed}.json")
         history = run.get("training", {}).get(method, {}).get("history")
         if history and method in run["metrics"]:

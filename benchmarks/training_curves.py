@@ -18,14 +18,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deepcluster_keras import plots, report  # noqa: E402
+from deepcluster_keras import layout, plots  # noqa: E402
 from deepcluster_keras.persistence import read_json  # noqa: E402
 
 
 def histories(folder, method):
     """``{seed: history}`` of the seeds of ``folder`` that trained ``method``."""
     found = {}
-    for seed in report.folder_seeds(folder):
+    for seed in layout.folder_seeds(folder):
         history = read_json(f"{folder}/seed_{seed}.json").get("training", {}).get(method, {})
         if history.get("history", {}).get("acc"):
             found[seed] = history["history"]

@@ -7,12 +7,11 @@ beside this module.
 
 import json
 import os
-import re
 import warnings
 
 import numpy as np
 
-from deepcluster_keras import metrics
+from deepcluster_keras import layout, metrics
 from deepcluster_keras.methods import (ADDED_LATER, METHOD_PARAMS, METHODS, NAMES, RAW_METHODS,
                                        recipe_defaults, recipe_differences, resolved_recipe)
 from deepcluster_keras.persistence import atomic_write_json, atomic_write_text, read_json
@@ -76,7 +75,7 @@ def tutorial_rates(folder):
     from scipy.stats import fisher_exact
 
     port = _published_data()["runs_reaching"]
-    runs = [read_json(p) for p in seed_files(folder)]
+    runs = [read_json(p) for p in layout.seed_files(folder)]
     rates = {}
     for method, threshold, key in (("dec", 0.96, "dec_acc_at_least_0.96"),
                                    ("ae_kmeans", 0.90, "ae_kmeans_acc_at_least_0.90")):
@@ -108,22 +107,6 @@ def rate_line(folder):
     return lines
 
 
-def _seed_paths(out):
-    """``{N: path}`` of the ``seed_<N>.json`` files in ``out``, by seed (10 after 9)."""
-    found = (re.fullmatch(r"seed_(\d+)\.json", f) for f in os.listdir(out))
-    return dict(sorted((int(m[1]), os.path.join(out, m[0])) for m in found if m))
-
-
-def seed_files(out):
-    """The ``seed_<N>.json`` files in ``out``, in the order of their seeds."""
-    return list(_seed_paths(out).values())
-
-
-def folder_seeds(out):
-    """The seeds that have a ``seed_<N>.json`` in ``out``, sorted."""
-    return list(_seed_paths(out))
-
-
 def summarize(out, seeds=None):
     """Per method: each seed's ACC/NMI/ARI, mean / std / min / median / max,
     and the published figure; written to ``summary.json`` and ``summary.md``.
@@ -131,14 +114,15 @@ def summarize(out, seeds=None):
     ``seeds=None`` (the default) summarises every seed file in ``out``, so
     that a run of some seeds rewrites the summary of the whole folder.
     """
-    summary = _summary(out, folder_seeds(out) if seeds is None else seeds)
-    atomic_write_json(os.path.join(out, "summary.json"), summary)
-    atomic_write_text(os.path.join(out, "summary.md"), summary["markdown"] + "\n")
+    summary = _summary(out, layout.folder_seeds(out) if seeds is None else seeds)
+    json_path, markdown_path = layout.summary_files(out)
+    atomic_write_json(json_path, summary)
+    atomic_write_text(markdown_path, summary["markdown"] + "\n")
     return summary
 
 
 def _summary(out, seeds):
-    runs = {s: read_json(os.path.join(out, f"seed_{s}.json")) for s in seeds}
+    runs = {s: read_json(layout.seed_file(out, s)) for s in seeds}
     runs = {s: r for s, r in runs.items() if r}
     recipe = next((r["config"] for r in runs.values()), {})
     _warn_mixed_recipes(out, runs)
@@ -277,7 +261,7 @@ def comparison_table(folders):
                 f"No folder {folder!r}: give folders written by "
                 "`python -m deepcluster_keras reproduce --out FOLDER`.")
         # From the seed files, so that a run still in progress shows what it has.
-        seeds = folder_seeds(folder)
+        seeds = layout.folder_seeds(folder)
         if seeds:
             found[folder] = seeds
         else:  # a run that has not finished its first seed yet
@@ -317,7 +301,7 @@ def _self_training_note(recipe):
 
 def _is_tutorial_recipe(folder):
     """Whether ``folder`` holds MNIST-70k runs of the tutorial's recipe (IDEC's gamma aside)."""
-    files = seed_files(folder)
+    files = layout.seed_files(folder)
     if not files:
         return False
     config = {**ADDED_LATER, **read_json(files[0])["config"]}

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from deepcluster_keras import autoencoders, classical, methods, metrics, report, training
+from deepcluster_keras import autoencoders, classical, layout, methods, metrics, report, training
 from deepcluster_keras.datasets import load_data
 from deepcluster_keras.machine import library_versions
 from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json,
@@ -61,7 +61,7 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
     out = check_writable_dir(out, name="out")  # only now: an error above leaves no folder
     work_dir = check_writable_dir(work_dir or os.path.join(out, "work"), name="work_dir")
     recipe = methods.resolved_recipe({**recipe, "n_clusters": len(np.unique(y))})
-    for path in report.seed_files(out):  # one recipe per folder, whichever seeds run now
+    for path in layout.seed_files(out):  # one recipe per folder, whichever seeds run now
         if state := read_json(path):
             _check_same_recipe(state, {"dataset": dataset, **recipe}, path)
     say = print if verbose else (lambda *a, **k: None)
@@ -83,8 +83,8 @@ class Seed:
     def __init__(self, recipe, dataset, seed, out, work_dir, verbose, callbacks=None):
         self.recipe, self.dataset, self.seed, self.verbose = recipe, dataset, seed, verbose
         self.callbacks = callbacks
-        self.path = seed_path(out, seed)
-        self.work = os.path.join(work_dir, f"seed_{seed}")
+        self.path = layout.seed_file(out, seed)
+        self.work = layout.seed_work_dir(work_dir, seed)
         self.weights = os.path.join(self.work, AE_WEIGHTS_FILE)
 
     def say(self, text):
@@ -218,10 +218,6 @@ class Seed:
         atomic_write_json(self.path, self.state)
 
 
-def seed_path(out, seed):
-    return os.path.join(out, f"seed_{seed}.json")
-
-
 def _done(state, method):
     """Whether ``state`` (a seed's JSON) holds ``method``'s result, or it cannot
     have one: an autoencoder method on a seed whose pretraining collapsed."""
@@ -230,7 +226,7 @@ def _done(state, method):
 
 
 def _is_complete(out, seed, todo_methods):
-    state = read_json(seed_path(out, seed)) or {}
+    state = read_json(layout.seed_file(out, seed)) or {}
     return all(_done(state, m) for m in todo_methods)
 
 
@@ -238,7 +234,7 @@ def _time_left(out, seeds_left, todo_methods, work_dir):
     """Estimate the time the ``todo_methods`` still missing from ``seeds_left``
     take, from each method's mean time in the folder's seeds so far (and
     pretraining's, for a seed whose autoencoder is not in ``work_dir`` yet)."""
-    runs = {r["seed"]: r for r in (read_json(p) for p in report.seed_files(out)) if r}
+    runs = {r["seed"]: r for r in (read_json(p) for p in layout.seed_files(out)) if r}
     times = {}
     for run in runs.values():
         for stage, seconds in run.get("seconds", {}).items():
@@ -247,7 +243,7 @@ def _time_left(out, seeds_left, todo_methods, work_dir):
     stages = []  # one list of stages to run per seed left
     for seed in seeds_left:
         missing = [m for m in todo_methods if not _done(runs.get(seed, {}), m)]
-        weights = os.path.join(work_dir, f"seed_{seed}", AE_WEIGHTS_FILE)
+        weights = os.path.join(layout.seed_work_dir(work_dir, seed), AE_WEIGHTS_FILE)
         if any(m not in methods.RAW_METHODS for m in missing) and not os.path.isfile(weights):
             missing.append("pretrain")
         if missing:

@@ -23,17 +23,11 @@ import time
 
 import numpy as np
 
-from deepcluster_keras import classical, metrics, methods
+from deepcluster_keras import classical, layout, metrics, methods
 from deepcluster_keras.datasets import load_data
 from deepcluster_keras.machine import library_versions
-from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json,
-                                           saved_progress)
+from deepcluster_keras.persistence import atomic_write_json, saved_progress
 from deepcluster_keras.validation import check_labels, check_n_clusters, check_writable_dir
-
-MODEL_FILE = "{method}_model.keras"
-RESULTS_FILE = "results.json"
-CHECKPOINT_DIR = "checkpoint"
-
 
 def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_clusters=None, seed=0,
         ae_weights=None, out="dec_output", plots=True, verbose=1, x=None, y=None,
@@ -65,8 +59,8 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
                "config": methods.resolved_recipe(recipe), "n_samples": int(len(x)),
                "n_clusters": int(n_clusters), "versions": library_versions(), "metrics": {},
                "seconds": {}}
-    results_path = os.path.join(out, RESULTS_FILE)
-    checkpoint = os.path.join(out, CHECKPOINT_DIR)
+    results_path = os.path.join(out, layout.RESULTS_FILE)
+    checkpoint = os.path.join(out, layout.CHECKPOINT_DIR)
     try:
         if method == "kmeans_raw":
             say(f"K-means (n_init={recipe['n_init']}) on the raw data")
@@ -83,7 +77,7 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
             results["seconds"].update(fitted.seconds_)
             results["training"] = fitted.training_record()
             results["params"] = methods.params_record(fitted)
-            fitted.model_.save(os.path.join(out, MODEL_FILE.format(method=method)))
+            fitted.model_.save(layout.model_file(out, method))
             labels = fitted.labels_
             _record(results, method, x.reshape(len(x), -1), y, labels, say)
         else:
@@ -93,20 +87,20 @@ def run(method="dec", recipe=None, *, dataset="digits", data_dir=None, n_cluster
             results["pretrain"] = fitted.pretrain_
             results["seconds"].update(fitted.seconds_)
             if ae_weights is None:
-                fitted.save_autoencoder_weights(os.path.join(out, AE_WEIGHTS_FILE))
+                fitted.save_autoencoder_weights(os.path.join(out, layout.AE_WEIGHTS_FILE))
             z = fitted.transform(x)
             if method in methods.TRAINED:
                 _record(results, "ae_kmeans", z, y, fitted.kmeans_labels_, say, silhouette=False)
                 results["training"] = fitted.training_record()
                 results["params"] = methods.params_record(fitted)
-                fitted.model_.save(os.path.join(out, MODEL_FILE.format(method=method)))
+                fitted.model_.save(layout.model_file(out, method))
                 labels = fitted.labels_
             else:
                 say(f"{methods.NAMES[method]} on the embedding")
                 labels, results["seconds"]["clustering"] = methods.cluster_embedding(
                     method, fitted, x, n_clusters, seed, recipe["n_init"])
             _record(results, method, z, y, labels, say)
-        np.save(os.path.join(out, "labels.npy"), labels)
+        np.save(os.path.join(out, layout.LABELS_FILE), labels)
         if plots:
             results["plots"] = save_plots(out, x, y, labels, fitted)
         results["status"] = "done"
@@ -163,13 +157,13 @@ def save_plots(out, x, y, labels, fitted=None):
     trained = fitted is not None and getattr(fitted, "maxiter", 1) > 0
     if trained and len(fitted.history_["delta_label"]) > 1:
         axes = plots.plot_training_curves(fitted.history_, tol=getattr(fitted, "tol", None))
-        paths["training_curves"] = plots.save_figure(axes, os.path.join(out, "training_curves.png"))
+        paths["training_curves"] = plots.save_figure(axes, layout.plot_file(out, "training_curves"))
     if y is not None:
         ax = plots.plot_confusion_matrix(y, labels, title="clusters vs classes")
-        paths["confusion_matrix"] = plots.save_figure(ax, os.path.join(out, "confusion_matrix.png"))
+        paths["confusion_matrix"] = plots.save_figure(ax, layout.plot_file(out, "confusion_matrix"))
     if hasattr(fitted, "transform"):
         ax = plots.plot_embedding(fitted.transform(x), labels)
-        paths["embedding_tsne"] = plots.save_figure(ax, os.path.join(out, "embedding_tsne.png"))
+        paths["embedding_tsne"] = plots.save_figure(ax, layout.plot_file(out, "embedding_tsne"))
     grids = [("cluster_grid", labels)]
     if trained and hasattr(fitted, "kmeans_labels_"):
         grids.append(("cluster_grid_kmeans", fitted.kmeans_labels_))
@@ -178,5 +172,5 @@ def save_plots(out, x, y, labels, fitted=None):
             ax = plots.plot_cluster_grid(x, grid_labels, title=name.replace("_", " "))
         except ValueError:  # not images: no grid
             continue
-        paths[name] = plots.save_figure(ax, os.path.join(out, name + ".png"))
+        paths[name] = plots.save_figure(ax, layout.plot_file(out, name))
     return paths

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from deepcluster_keras import cli, methods, report
+from deepcluster_keras import cli, layout, methods, report
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def test_summary_covers_every_seed_file_of_the_folder(tmp_path):
         write_seed(tmp_path, seed, {"dec": acc})
     summary = report.summarize(str(tmp_path))
     assert summary["seeds"] == [0, 3, 12]  # numeric order, not the files' (12 before 3)
-    assert [pathlib.Path(p).name for p in report.seed_files(str(tmp_path))] == [
+    assert [pathlib.Path(p).name for p in layout.seed_files(str(tmp_path))] == [
         "seed_0.json", "seed_3.json", "seed_12.json"]  # as the loss plot's legend lists them
     assert "| DEC | 3 | 0: 0.900, 3: 0.700, 12: 0.800 |" in summary["markdown"]
     assert report.summarize(str(tmp_path), [3])["seeds"] == [3], "seeds given: only those"

@@ -5,6 +5,7 @@ tutorial's, which must be the same)."""
 import ast
 import inspect
 import pathlib
+import re
 
 from deepcluster_keras import (DEC, DESOM, DKM, IDEC, AlternatingKMeans, ClusteringLayer,
                                build_clustering_model, classical, init_centres,
@@ -66,6 +67,17 @@ def test_the_import_graph_has_no_cycle():
 def defaults(function):
     return {k: p.default for k, p in inspect.signature(function).parameters.items()
             if p.default is not inspect.Parameter.empty}
+
+
+#: A file name of the command line's outputs written as a literal.
+OUTPUT_NAME = re.compile(r'seed_\{|(results|summary)\.json"|summary\.md"|labels\.npy"|_model\.keras"')
+
+
+def test_the_output_files_are_named_in_one_module():
+    """``layout`` names every file of a run or reproduction folder; the
+    command line, ``run``, ``reproduce`` and ``report`` ask it."""
+    named = {path.name for path in PACKAGE.rglob("*.py") if OUTPUT_NAME.search(path.read_text())}
+    assert named == {"layout.py"}
 
 
 def test_the_recipe_has_one_set_of_defaults():
