@@ -44,6 +44,12 @@ __all__ = ["Sampling", "GaussianMixturePrior", "fit_mixture", "build_vade_model"
 LR_START, LR_DECAY, LR_EVERY, LR_FLOOR = 0.002, 0.9, 10, 0.0002
 #: The slope that turns the pretrained linear output into the sigmoid's logits.
 LOGIT_SCALE = 8.0
+#: Adam's epsilon in the authors' code (Keras' default is 1e-7).
+ADAM_EPSILON = 1e-4
+#: The mixture's parametrisations (:class:`GaussianMixturePrior`).
+PARAMETRIZATIONS = ("authors", "softmax")
+#: VaDE as the authors' code builds it, or this library's earlier choices.
+VARIANTS = ("authors", "library")
 
 
 @keras.saving.register_keras_serializable(package="deepcluster_keras")
@@ -75,12 +81,21 @@ class Sampling(keras.layers.Layer):
 class GaussianMixturePrior(keras.layers.Layer):
     """The Gaussian-mixture prior of VaDE and its part of the loss.
 
-    Weights: ``pi_logits`` (the mixture weights are their softmax, so they
-    stay positive and sum to one), ``means`` and ``log_variances`` (diagonal),
-    all trainable. Called on ``[z, z_mean, z_log_var]`` it returns, per
-    sample, minus the ELBO's terms other than the reconstruction (the
-    module's formula; the constants ``D/2 log 2 pi`` cancel), to be
-    minimised beside the reconstruction loss.
+    Called on ``[z, z_mean, z_log_var]`` it returns, per sample, minus the
+    ELBO's terms other than the reconstruction (the module's formula), to be
+    minimised beside the reconstruction loss. Two parametrisations:
+
+    - ``"authors"`` (the authors' ``VaDE.py``): the weights are the mixture
+      weights ``pi``, the means ``u`` and the variances ``lambda`` themselves,
+      trained as they are (``pi`` is not held to sum to one); as there, the
+      responsibilities are ``p_c / sum p_c`` with ``p_c = exp(D log pi_c +
+      log N(z | u_c, lambda_c)) + 1e-10`` (``log pi_c`` summed over the
+      ``D`` latent dimensions, and no log-sum-exp: a sample far from every
+      component gets equal responsibilities), and the loss keeps the
+      constant ``D/2 log 2 pi`` of each dimension.
+    - ``"softmax"`` (this library's earlier form): ``pi_logits``, ``means``
+      and ``log_variances``, so that ``pi`` stays a distribution and the
+      variances positive; responsibilities by a log-sum-exp, constants left out.
 
     Parameters
     ----------
@@ -88,15 +103,20 @@ class GaussianMixturePrior(keras.layers.Layer):
     weights : list of three ndarrays, optional
         Initial mixture weights ``pi`` (n_clusters,), means and variances
         (n_clusters, n_latent), e.g. from :func:`fit_mixture`.
+    parametrization : {"authors", "softmax"}, default="authors"
     """
 
-    def __init__(self, n_clusters, weights=None, **kwargs):
+    def __init__(self, n_clusters, weights=None, parametrization="authors", **kwargs):
         super().__init__(**kwargs)
         n_clusters = int(n_clusters)
         if n_clusters < 2:
             raise ValueError("Received an invalid value for `n_clusters`, expected an int >= 2. "
                              f"Received: n_clusters={n_clusters}")
+        if parametrization not in PARAMETRIZATIONS:
+            raise ValueError(f"Expected `parametrization` in {PARAMETRIZATIONS}. "
+                             f"Received: parametrization={parametrization!r}")
         self.n_clusters = n_clusters
+        self.parametrization = parametrization
         if weights is not None and len(weights) != 3:
             raise ValueError("Expected `weights` to hold three arrays: the mixture weights pi, "
                              f"means and variances. Received: {len(weights)} arrays")
@@ -105,11 +125,14 @@ class GaussianMixturePrior(keras.layers.Layer):
     def build(self, input_shape):
         n_latent = input_shape[0][-1]
         shape = (self.n_clusters, n_latent)
-        self.pi_logits = self.add_weight(name="pi_logits", shape=(self.n_clusters,),
-                                         initializer="zeros")
+        authors = self.parametrization == "authors"
+        self.pi_weights = self.add_weight(
+            name="pi" if authors else "pi_logits", shape=(self.n_clusters,),
+            initializer=keras.initializers.Constant(1.0 / self.n_clusters) if authors else "zeros")
         self.means = self.add_weight(name="means", shape=shape, initializer="glorot_uniform")
-        self.log_variances = self.add_weight(name="log_variances", shape=shape,
-                                             initializer="zeros")
+        self.variance_weights = self.add_weight(
+            name="variances" if authors else "log_variances", shape=shape,
+            initializer="ones" if authors else "zeros")
         if self.initial_weights is not None:
             pi, means, variances = (np.asarray(w, "float32") for w in self.initial_weights)
             if pi.shape != (self.n_clusters,) or means.shape != shape or variances.shape != shape:
@@ -118,48 +141,86 @@ class GaussianMixturePrior(keras.layers.Layer):
                     f"of shape {shape}. Received: {pi.shape}, {means.shape}, {variances.shape}")
             if np.any(pi <= 0) or np.any(variances <= 0):
                 raise ValueError("Expected positive initial mixture weights and variances.")
-            self.pi_logits.assign(np.log(pi / pi.sum()))
+            pi = pi / pi.sum()
+            self.pi_weights.assign(pi if authors else np.log(pi))
             self.means.assign(means)
-            self.log_variances.assign(np.log(variances))
+            self.variance_weights.assign(variances if authors else np.log(variances))
             self.initial_weights = None
 
+    def mixture_weights(self):
+        """``pi``, normalised to sum to one, shape (n_clusters,)."""
+        if self.parametrization == "authors":
+            return self.pi_weights / ops.sum(self.pi_weights)
+        return ops.softmax(self.pi_weights)
+
+    def variances(self):
+        """The diagonal variances, shape (n_clusters, n_latent)."""
+        if self.parametrization == "authors":
+            return ops.convert_to_tensor(self.variance_weights)
+        return ops.exp(self.variance_weights)
+
+    def _log_variances(self):
+        if self.parametrization == "authors":
+            return ops.log(self.variance_weights)
+        return ops.convert_to_tensor(self.variance_weights)
+
     def log_joint(self, z):
-        """``log pi_c + log N(z | mu_c, sigma_c^2)`` (plus a constant), shape (n, n_clusters)."""
+        """The log of the responsibilities' numerators, shape (n, n_clusters):
+        ``log pi_c + log N(z | mu_c, sigma_c^2)`` up to a constant ("softmax"),
+        the authors' ``D log pi_c + log N(z | u_c, lambda_c)`` ("authors")."""
+        log_variances = self._log_variances()
         diff = ops.expand_dims(z, 1) - self.means
-        log_density = -0.5 * ops.sum(self.log_variances + ops.square(diff)
-                                     * ops.exp(-self.log_variances), axis=-1)
-        return ops.log_softmax(self.pi_logits) + log_density
+        log_density = -0.5 * ops.sum(log_variances + ops.square(diff) * ops.exp(-log_variances),
+                                     axis=-1)
+        if self.parametrization == "authors":
+            n_latent = self.means.shape[-1]
+            return (n_latent * ops.log(self.pi_weights) + log_density
+                    - 0.5 * n_latent * float(np.log(2 * np.pi)))
+        return ops.log_softmax(self.pi_weights) + log_density
 
     def responsibilities(self, z):
         """``gamma_c = p(c | z)``, shape (n, n_clusters)."""
+        if self.parametrization == "authors":
+            p = ops.exp(self.log_joint(z)) + 1e-10
+            return p / ops.sum(p, axis=-1, keepdims=True)
         return ops.softmax(self.log_joint(z), axis=-1)
 
     def call(self, inputs):
         z, z_mean, z_log_var = inputs
-        log_gamma = ops.log_softmax(self.log_joint(z), axis=-1)
-        gamma = ops.exp(log_gamma)
-        inverse = ops.exp(-self.log_variances)
+        log_variances = self._log_variances()
+        inverse = ops.exp(-log_variances)
         expected = 0.5 * ops.sum(
-            self.log_variances + ops.expand_dims(ops.exp(z_log_var), 1) * inverse
+            log_variances + ops.expand_dims(ops.exp(z_log_var), 1) * inverse
             + ops.square(ops.expand_dims(z_mean, 1) - self.means) * inverse, axis=-1)
-        return (ops.sum(gamma * (expected - ops.log_softmax(self.pi_logits) + log_gamma), axis=-1)
+        if self.parametrization == "authors":
+            gamma = self.responsibilities(z)
+            n_latent = self.means.shape[-1]
+            expected = expected + 0.5 * n_latent * n_latent * float(np.log(2 * np.pi))
+            log_pi, log_gamma = ops.log(self.pi_weights), ops.log(gamma)
+        else:
+            log_gamma = ops.log_softmax(self.log_joint(z), axis=-1)
+            gamma, log_pi = ops.exp(log_gamma), ops.log_softmax(self.pi_weights)
+        return (ops.sum(gamma * (expected - log_pi + log_gamma), axis=-1)
                 - 0.5 * ops.sum(1.0 + z_log_var, axis=-1))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0],)
 
     def get_config(self):
-        return {**super().get_config(), "n_clusters": self.n_clusters}
+        return {**super().get_config(), "n_clusters": self.n_clusters,
+                "parametrization": self.parametrization}
 
 
-def fit_mixture(z, n_clusters, *, means_init=None, random_state=None):
+def fit_mixture(z, n_clusters, *, means_init=None, random_state=None, reg_covar=1e-6):
     """A diagonal Gaussian mixture on the embedding ``z``: ``(pi, means, variances)``.
 
     ``means_init`` (e.g. the K-means centres) starts EM there, so VaDE
-    starts from AE + K-means' clusters.
+    starts from AE + K-means' clusters; without it EM starts from one
+    K-means run, scikit-learn's default (the authors' code: ``mixture.GMM``
+    of scikit-learn 0.18, whose ``min_covar=0.001`` is ``reg_covar`` here).
     """
     gmm = GaussianMixture(n_clusters, covariance_type="diag", means_init=means_init,
-                          random_state=random_state).fit(z)
+                          reg_covar=reg_covar, random_state=random_state).fit(z)
     return gmm.weights_, gmm.means_, gmm.covariances_
 
 
@@ -169,15 +230,23 @@ def latent_loss(y_true, y_pred):
     return y_pred
 
 
-def build_vade_model(autoencoder, encoder, n_clusters, *, mixture, seed=None):
+def build_vade_model(autoencoder, encoder, n_clusters, *, mixture, seed=None,
+                     variant="authors"):
     """VaDE from a pretrained dense autoencoder (:func:`autoencoders.autoencoder`).
 
     The encoder's hidden layers and the embedding layer (now the mean head)
-    are ``encoder``'s, a new ``z_log_var`` head (zero kernel, bias the log
-    of the mixture's mean variance over 100: samples of ``q`` start close to
-    the means, at a tenth of the clusters' spread), the decoder the
-    autoencoder's layers after the embedding, on the sample ``z``, under a
-    sigmoid. ``mixture``: ``(pi, means, variances)`` (:func:`fit_mixture`).
+    are ``encoder``'s, beside a new ``z_log_var`` head on the last hidden
+    layer; the decoder the autoencoder's layers after the embedding, on the
+    sample ``z``, under a sigmoid. ``mixture``: ``(pi, means, variances)``
+    (:func:`fit_mixture`). ``variant``:
+
+    - ``"authors"``: the ``z_log_var`` head a fresh ``Dense`` (Glorot
+      uniform kernel, zero bias) and the mixture in the authors'
+      parametrisation, as their ``VaDE.py``;
+    - ``"library"``: the head with a zero kernel and the bias the log of the
+      mixture's mean variance over 100 (samples of ``q`` start close to the
+      means, at a tenth of the clusters' spread), the mixture in the
+      ``"softmax"`` parametrisation.
 
     Returns a model ``x -> [reconstruction, prior loss]``; its layers
     ``"z_log_var"`` and ``"mixture"`` and the encoder's output give the rest.
@@ -188,24 +257,34 @@ def build_vade_model(autoencoder, encoder, n_clusters, *, mixture, seed=None):
     *hidden_layers, output = autoencoders.decoder_layers(autoencoder, encoder)
     hidden = encoder.layers[-1].input
     z_mean = encoder.output
-    log_var = float(np.log(np.mean(mixture[2]) / 100.0))
-    z_log_var = keras.layers.Dense(
-        z_mean.shape[-1], kernel_initializer="zeros",
-        bias_initializer=keras.initializers.Constant(log_var), name="z_log_var")(hidden)
+    if variant not in VARIANTS:
+        raise ValueError(f"Expected `variant` in {VARIANTS}. Received: variant={variant!r}")
+    if variant == "authors":
+        head = keras.layers.Dense(z_mean.shape[-1], name="z_log_var")
+    else:
+        log_var = float(np.log(np.mean(mixture[2]) / 100.0))
+        head = keras.layers.Dense(z_mean.shape[-1], kernel_initializer="zeros",
+                                  bias_initializer=keras.initializers.Constant(log_var),
+                                  name="z_log_var")
+    z_log_var = head(hidden)
     z = Sampling(seed, name="sampling")([z_mean, z_log_var])
     h = z
     for layer in hidden_layers:
         h = layer(h)
-    # The linear output y ~ x in [0, 1] becomes logits 8 (y - 1/2): the same
-    # layer rescaled, so that sigmoid(logits) reconstructs as y did (0 -> 0.018,
-    # 1 -> 0.982) instead of starting at sigmoid(y) in [0.5, 0.73].
     logits = keras.layers.Dense(output.units, name="logits")
     logits.build(h.shape)
     kernel, bias = output.get_weights()
-    logits.set_weights([LOGIT_SCALE * kernel, LOGIT_SCALE * (bias - 0.5)])
+    if output.activation is keras.activations.sigmoid:  # trained for a sigmoid: as it is
+        logits.set_weights([kernel, bias])
+    else:
+        # The linear output y ~ x in [0, 1] becomes logits 8 (y - 1/2): the same
+        # layer rescaled, so that sigmoid(logits) reconstructs as y did (0 -> 0.018,
+        # 1 -> 0.982) instead of starting at sigmoid(y) in [0.5, 0.73].
+        logits.set_weights([LOGIT_SCALE * kernel, LOGIT_SCALE * (bias - 0.5)])
     reconstruction = keras.layers.Activation("sigmoid", name="reconstruction")(logits(h))
-    prior = GaussianMixturePrior(n_clusters, weights=list(mixture), name="mixture")(
-        [z, z_mean, z_log_var])
+    prior = GaussianMixturePrior(
+        n_clusters, weights=list(mixture), name="mixture",
+        parametrization="authors" if variant == "authors" else "softmax")([z, z_mean, z_log_var])
     return keras.Model(autoencoder.input, [reconstruction, prior], name="vade")
 
 
@@ -237,11 +316,14 @@ def mean_encoder(model):
     return keras.Model(model.input, model.get_layer("sampling").input[0], name="encoder")
 
 
-def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=100, seed=0,
-          verbose=1, checkpoint_dir=None, callbacks=None):
+def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, epsilon=ADAM_EPSILON,
+          batch_size=100, seed=0, verbose=1, checkpoint_dir=None, callbacks=None):
     """Train a :func:`build_vade_model` model on the negative ELBO, epoch by epoch.
 
-    Adam with :func:`learning_rate`'s schedule; the reconstruction loss is the
+    Adam with :func:`learning_rate`'s schedule and ``epsilon`` (the authors'
+    1e-4; their two Adams, one for the network and one for the mixture,
+    have the same settings and Adam's update is elementwise, so one Adam
+    over all the weights makes the same steps); the reconstruction loss is the
     binary cross-entropy summed over the features. Batches are a fresh
     permutation every epoch, drawn from ``(seed, epoch)``, and so is the
     noise of the samples of ``z``. With
@@ -259,7 +341,7 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
     when labels were given.
     """
     n_features = int(np.prod(x.shape[1:]))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate_start),
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_start, epsilon=epsilon),
                   loss=["binary_crossentropy", latent_loss], loss_weights=[float(n_features), 1.0])
     n_clusters = model.get_layer("mixture").n_clusters
     batches = _Batches(x, batch_size, seed=seed)
@@ -293,7 +375,8 @@ def train(model, x, y=None, *, epochs, learning_rate_start=LR_START, batch_size=
         keys=("epoch", "loss", "reconstruction", "prior", "learning_rate", "delta_label",
               "smallest_cluster"),
         settings={"epochs": int(epochs), "batch_size": int(batch_size),
-                  "learning_rate": float(learning_rate_start), "seed": int(seed)},
+                  "learning_rate": float(learning_rate_start), "epsilon": float(epsilon),
+                  "seed": int(seed)},
         checkpoint_dir=checkpoint_dir, verbose=verbose, callbacks=callbacks,
         start=lambda: entry_of(0, {}, None),
         describe=lambda e: f"  loss {e['loss']:.4f}  changed {e['delta_label']:.4f}")

@@ -5,7 +5,6 @@ import keras
 import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture
-from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
 
 from conftest import DIGITS_PRETRAIN as PRETRAIN
@@ -28,6 +27,23 @@ def reference_prior_loss(z, z_mean, z_log_var, pi, means, variances):
             - 0.5 * (1 + z_log_var).sum(1))
 
 
+def reference_authors_prior_loss(z, z_mean, z_log_var, theta, u, lam):
+    """The same terms as the authors' ``vae_loss`` computes them (their
+    ``VaDE.py``): ``theta`` used as it is, ``log theta`` summed over the
+    latent dimensions in the responsibilities, ``1e-10`` added to each
+    numerator, and the constant ``D/2 log 2 pi`` of every dimension."""
+    z, z_mean, z_log_var = (np.asarray(a, float) for a in (z, z_mean, z_log_var))
+    d = u.shape[1]
+    p_c_z = np.exp((np.log(theta)[None, :, None] - 0.5 * np.log(2 * np.pi * lam)[None]
+                    - (z[:, None] - u[None]) ** 2 / (2 * lam[None])).sum(-1)) + 1e-10
+    gamma = p_c_z / p_c_z.sum(1, keepdims=True)
+    return ((0.5 * gamma[:, :, None] * (d * np.log(2 * np.pi) + np.log(lam)[None]
+                                        + np.exp(z_log_var)[:, None] / lam[None]
+                                        + (z_mean[:, None] - u[None]) ** 2 / lam[None])).sum((1, 2))
+            - 0.5 * (z_log_var + 1).sum(1) - (np.log(theta)[None] * gamma).sum(1)
+            + (np.log(gamma) * gamma).sum(1))
+
+
 def mixture(rng, k=4, d=3):
     pi = rng.uniform(0.5, 1.5, size=k)
     return pi / pi.sum(), rng.normal(size=(k, d)), rng.uniform(0.2, 2.0, size=(k, d))
@@ -39,10 +55,33 @@ def test_prior_loss_matches_numpy_reference():
     z_mean = rng.normal(size=(20, 3)).astype("float32")
     z_log_var = rng.normal(scale=0.5, size=(20, 3)).astype("float32")
     z = (z_mean + rng.normal(size=(20, 3))).astype("float32")
-    layer = vade.GaussianMixturePrior(4, weights=[pi, means, variances])
+    layer = vade.GaussianMixturePrior(4, weights=[pi, means, variances], parametrization="softmax")
     loss = keras.ops.convert_to_numpy(layer([z, z_mean, z_log_var]))
     np.testing.assert_allclose(loss, reference_prior_loss(z, z_mean, z_log_var, pi, means,
                                                           variances), rtol=1e-4, atol=1e-4)
+
+
+def test_authors_prior_loss_matches_their_expression():
+    """The default parametrisation computes the authors' loss, with a raw
+    ``pi`` that no longer sums to one (as training leaves it)."""
+    rng = np.random.default_rng(2)
+    _, means, variances = mixture(rng)
+    theta = rng.uniform(0.5, 3.0, size=4)  # trained raw: sums to 7, not 1
+    z_mean = rng.normal(size=(20, 3)).astype("float32")
+    z_log_var = rng.normal(scale=0.5, size=(20, 3)).astype("float32")
+    z = (z_mean + rng.normal(size=(20, 3))).astype("float32")
+    z[0] = 40.0  # far from every component: exp underflows, the 1e-10 decides
+    layer = vade.GaussianMixturePrior(4, weights=[np.full(4, 0.25), means, variances])
+    layer.build([(None, 3)] * 3)
+    layer.pi_weights.assign(theta)
+    loss = keras.ops.convert_to_numpy(layer([z, z_mean, z_log_var]))
+    expected = reference_authors_prior_loss(z, z_mean, z_log_var, theta, means, variances)
+    np.testing.assert_allclose(loss, expected, rtol=1e-4, atol=1e-3)
+    gamma = keras.ops.convert_to_numpy(layer.responsibilities(z))
+    np.testing.assert_allclose(gamma[0], 0.25, rtol=1e-6)  # equal, as theirs
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.mixture_weights()),
+                               theta / theta.sum(), rtol=1e-6)
+    assert [w.name for w in layer.weights] == ["pi", "means", "variances"]
 
 
 def test_responsibilities_are_the_mixtures_posterior():
@@ -53,7 +92,13 @@ def test_responsibilities_are_the_mixtures_posterior():
     gmm.weights_, gmm.means_, gmm.covariances_ = pi, means, variances
     gmm.precisions_cholesky_ = 1 / np.sqrt(variances)
     z = rng.normal(size=(50, 3)).astype("float32")
-    layer = vade.GaussianMixturePrior(4, weights=[pi, means, variances])
+    layer = vade.GaussianMixturePrior(4, weights=[pi, means, variances], parametrization="softmax")
+    layer.build([(None, 3)] * 3)
+    gamma = keras.ops.convert_to_numpy(layer.responsibilities(z))
+    np.testing.assert_allclose(gamma, gmm.predict_proba(z), rtol=1e-4, atol=1e-5)
+    # The authors' form raises pi to the latent dimension: the same with pi uniform.
+    gmm.weights_ = np.full(4, 0.25)
+    layer = vade.GaussianMixturePrior(4, weights=[gmm.weights_, means, variances])
     layer.build([(None, 3)] * 3)
     gamma = keras.ops.convert_to_numpy(layer.responsibilities(z))
     np.testing.assert_allclose(gamma, gmm.predict_proba(z), rtol=1e-4, atol=1e-5)
@@ -99,14 +144,56 @@ def test_the_start_reconstructs_as_the_pretrained_autoencoder(digits, ae_weights
     start = DEC(10, ae_weights=ae_weights, maxiter=0, **PRETRAIN).fit(x)
     z = start.transform(x)
     mix = vade.fit_mixture(z, 10, means_init=start.cluster_centers_, random_state=0)
-    model = vade.build_vade_model(start.autoencoder_, start.encoder_, 10, mixture=mix, seed=0)
-    reconstruction = model.predict(x, verbose=0)[0]
     expected = 1 / (1 + np.exp(-8 * (start.autoencoder_.predict(x, verbose=0) - 0.5)))
-    np.testing.assert_allclose(reconstruction, expected, rtol=1e-4, atol=1e-5)
+    for variant in vade.VARIANTS:
+        model = vade.build_vade_model(start.autoencoder_, start.encoder_, 10, mixture=mix, seed=0,
+                                      variant=variant)
+        reconstruction = model.predict(x, verbose=0)[0]
+        np.testing.assert_allclose(reconstruction, expected, rtol=1e-4, atol=1e-5)
+        if variant == "authors":  # a fresh Dense: Glorot uniform kernel, zero bias
+            kernel, bias = model.get_layer("z_log_var").get_weights()
+            bound = np.sqrt(6 / sum(kernel.shape))
+            assert 0.9 * bound < np.abs(kernel).max() <= bound and not bias.any()
+    # "library" (the last): the mixture's clusters, scikit-learn's own.
     np.testing.assert_array_equal(
         vade.responsibilities(model, x).argmax(1),
         GaussianMixture(10, covariance_type="diag", means_init=start.cluster_centers_,
                         random_state=0).fit(z).predict(z))
+    kernel, bias = model.get_layer("z_log_var").get_weights()
+    assert not kernel.any() and np.allclose(bias, np.log(mix[2].mean() / 100))
+
+
+def test_an_autoencoder_with_a_sigmoid_output_is_taken_as_it_is():
+    """The authors' autoencoder ended in a sigmoid trained for it: its
+    weights become the logits unchanged (no rescale)."""
+    x = np.random.default_rng(0).uniform(size=(32, 6)).astype("float32")
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(5, activation="relu")(inputs)
+    embedding = keras.layers.Dense(2)(hidden)
+    output = keras.layers.Dense(6, activation="sigmoid")(keras.layers.Dense(5, activation="relu")(embedding))
+    ae, encoder = keras.Model(inputs, output), keras.Model(inputs, embedding)
+    mix = (np.full(2, 0.5), np.array([[0.0, 0.0], [1.0, 1.0]]), np.ones((2, 2)))
+    model = vade.build_vade_model(ae, encoder, 2, mixture=mix, seed=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0)[0], ae.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_the_authors_variant_has_their_mixture_and_optimizer(digits, ae_weights):
+    """The raw parametrisation, Adam at 0.002 with epsilon 1e-4 (their
+    ``VaDE.py``); the library's variant keeps Keras' epsilon."""
+    x, y = digits
+    fitted = VaDE(10, ae_weights=ae_weights, epochs=1, variant="authors", learning_rate=0.002,
+                  **PRETRAIN).fit(x, y)
+    assert fitted.model_.get_layer("mixture").parametrization == "authors"
+    assert fitted.model_.optimizer.epsilon == pytest.approx(1e-4)
+    assert fitted.history_["learning_rate"][1] == pytest.approx(0.002)
+    # One epoch at 0.002 moves the raw pi off uniform, and off summing to one.
+    raw_pi = keras.ops.convert_to_numpy(fitted.model_.get_layer("mixture").pi_weights)
+    assert abs(raw_pi.sum() - 1) > 0.01
+    library = VaDE(10, ae_weights=ae_weights, epochs=1, **PRETRAIN).fit(x, y)
+    assert library.get_params()["variant"] == "library"
+    assert library.model_.optimizer.epsilon == pytest.approx(1e-7)
+    assert library.model_.get_layer("mixture").parametrization == "softmax"
 
 
 def test_vade_improves_on_its_start_without_collapsing(digits, ae_weights):
@@ -171,11 +258,3 @@ def test_bad_parameters_are_named(params, message, digits):
         VaDE(10, **params).fit(x)
 
 
-@pytest.mark.parametrize("check", [
-    estimator_checks.check_no_attributes_set_in_init,
-    estimator_checks.check_parameters_default_constructible,
-    estimator_checks.check_get_params_invariance,
-    estimator_checks.check_set_params,
-])
-def test_scikit_learn_parameter_conventions(check):
-    check("VaDE", VaDE())

@@ -15,21 +15,35 @@ class VaDE(_AutoencoderClustering):
     """Variational Deep Embedding (Jiang et al., IJCAI 2017): a VAE with a
     Gaussian-mixture prior (:mod:`deepcluster_keras.vade`).
 
-    After the recipe's pretraining and K-means, a diagonal Gaussian mixture
-    fitted on the embedding (EM started from the K-means centres) gives the
-    prior's ``pi``, means and variances; the pretrained encoder (its
-    embedding layer now the posterior's mean, beside a new log-variance
-    head) and decoder (under a sigmoid) become the VAE, trained on the
-    negative ELBO with Adam. Clusters are ``argmax_c p(c | z_mean)``.
+    After the recipe's pretraining, a diagonal Gaussian mixture fitted on
+    the embedding gives the prior's means and variances; the pretrained
+    encoder (its embedding layer now the posterior's mean, beside a new
+    log-variance head) and decoder (under a sigmoid) become the VAE, trained
+    on the negative ELBO with Adam. Clusters are ``argmax_c p(c | z_mean)``.
 
-    Defaults and their sources: the network is the paper's for MNIST
-    (784-500-500-2000-10, the DEC autoencoder), batch 100 and Adam with the
-    rate decayed by 0.9 every 10 epochs down to 0.0002 are the paper's. Not
-    the paper's: ``learning_rate=0.0002`` (the paper starts at 0.002, which
-    from the recipe's SGD-pretrained autoencoder put every sample in one
-    cluster within the first epoch: on digits ACC 0.77 -> 0.16, on
-    MNIST-test seed 0 0.50 -> 0.115; at 0.0002 neither collapsed), and
-    ``epochs=50`` (the paper's 3000 do not fit a CPU).
+    The authors' in both variants (their ``VaDE.py`` for MNIST): the
+    784-500-500-2000-10 network, the Bernoulli decoder, the loss, Adam with
+    the rate decayed by 0.9 every 10 epochs down to 0.0002, batch 100, the
+    readout. Ours in both: the pretraining (the recipe's autoencoder, its
+    linear output rescaled under a sigmoid; the authors' pretraining code
+    and weights are not released) and ``epochs=50`` (their 3000 do not fit
+    a CPU).
+
+    ``variant="authors"`` adds the rest of their code: a fresh Glorot
+    ``z_log_var`` head, the mixture fitted by EM from one K-means run with
+    ``pi`` uniform, the mixture's raw parametrisation with their
+    responsibilities (:class:`~deepcluster_keras.vade.GaussianMixturePrior`)
+    and Adam's epsilon 1e-4; use it with ``learning_rate=0.002``, theirs.
+    ``variant="library"`` (the default) starts EM from the recipe's K-means
+    centres with ``pi`` fitted, keeps ``pi`` a softmax and the variances
+    positive, starts the ``z_log_var`` head at a tenth of the clusters'
+    spread, and starts Adam (Keras' epsilon) at 0.0002. Why not the
+    authors' by default (docs/vade-desom.md): from the recipe's autoencoder
+    their variant put every digit into one cluster in its first epoch (ACC
+    0.71 -> 0.10; the library's at 0.002: 0.78 -> 0.19); their
+    responsibilities add 1e-10 to numerators ``pi_c^D N(z | u_c, lambda_c)``
+    that start below it for 58% of the digits, and a unit-variance
+    ``z_log_var`` head draws ``z`` far outside clusters of variance 0.08.
 
     Parameters
     ----------
@@ -44,6 +58,8 @@ class VaDE(_AutoencoderClustering):
     epochs : int, default=50
     learning_rate : float, default=0.0002
         Adam's first rate, decayed by 0.9 every 10 epochs, not below 0.0002.
+    variant : {"library", "authors"}, default="library"
+        This library's VaDE, or the authors' code's (above).
 
     Attributes
     ----------
@@ -64,13 +80,14 @@ class VaDE(_AutoencoderClustering):
         "training_batch_size": [Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "variant": [StrOptions(set(vade.VARIANTS))],
     }
     del _parameter_constraints["optimizer"]
 
     def __init__(self, n_clusters=10, *, autoencoder="dense", ae_weights=None,
                  pretrain_epochs=300, pretrain_optimizer=None, batch_size=256, n_init=20,
-                 training_batch_size=100, epochs=50, learning_rate=0.0002, verbose=0,
-                 random_state=None, checkpoint_dir=None):
+                 training_batch_size=100, epochs=50, learning_rate=0.0002, variant="library",
+                 verbose=0, random_state=None, checkpoint_dir=None):
         self.n_clusters = n_clusters
         self.autoencoder = autoencoder
         self.ae_weights = ae_weights
@@ -81,6 +98,7 @@ class VaDE(_AutoencoderClustering):
         self.training_batch_size = training_batch_size
         self.epochs = epochs
         self.learning_rate = learning_rate
+        self.variant = variant
         self.verbose = verbose
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
@@ -97,13 +115,20 @@ class VaDE(_AutoencoderClustering):
         """
         start = self._start(X, y)
         seed = start.seed
-        mixture = vade.fit_mixture(start.embedding, self.n_clusters, means_init=start.centres,
-                                   random_state=seed)
+        authors = self.variant == "authors"
+        if authors:  # EM from one K-means run, as the authors' GMM; pi uniform
+            _, means, variances = vade.fit_mixture(start.embedding, self.n_clusters,
+                                                   random_state=seed, reg_covar=1e-3)
+            mixture = (np.full(self.n_clusters, 1.0 / self.n_clusters), means, variances)
+        else:
+            mixture = vade.fit_mixture(start.embedding, self.n_clusters,
+                                       means_init=start.centres, random_state=seed)
         model = vade.build_vade_model(start.autoencoder, start.encoder, self.n_clusters,
-                                      mixture=mixture, seed=seed)
+                                      mixture=mixture, seed=seed, variant=self.variant)
         start.say(f"VaDE: {self.epochs} epochs")
         training = vade.train(
             model, start.X, start.y, epochs=self.epochs, learning_rate_start=self.learning_rate,
+            epsilon=vade.ADAM_EPSILON if authors else 1e-7,
             batch_size=self.training_batch_size, seed=seed, verbose=self.verbose,
             checkpoint_dir=None if start.progress is None else start.progress.self_training,
             callbacks=callbacks)
@@ -118,12 +143,13 @@ class VaDE(_AutoencoderClustering):
         self.autoencoder_ = keras.Model(model.input, model.outputs[0], name="autoencoder")
         to_numpy = keras.ops.convert_to_numpy
         self.cluster_centers_ = to_numpy(self._mixture.means)
-        self.cluster_variances_ = np.exp(to_numpy(self._mixture.log_variances))
-        self.mixture_weights_ = to_numpy(keras.ops.softmax(self._mixture.pi_logits))
+        self.cluster_variances_ = to_numpy(self._mixture.variances())
+        self.mixture_weights_ = to_numpy(self._mixture.mixture_weights())
 
     def predict_proba(self, X):
         """The responsibilities ``p(c | z_mean)``, shape (n_samples, n_clusters)."""
-        return keras.ops.convert_to_numpy(self._mixture.responsibilities(self.transform(X)))
+        z_mean = self.transform(X)  # checks that the estimator is fitted
+        return keras.ops.convert_to_numpy(self._mixture.responsibilities(z_mean))
 
     def predict(self, X):
         """The most likely cluster of each sample."""
