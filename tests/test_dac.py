@@ -11,7 +11,6 @@ import keras
 import numpy as np
 import pytest
 from scipy import ndimage
-from sklearn.utils import estimator_checks
 
 from deepcluster_keras import dac
 from deepcluster_keras.augmentation import transform_parameters
@@ -197,16 +196,6 @@ def test_images_and_settings_are_checked(digit_images):
         DAC(3).fit(x[:600])
     with pytest.raises(ValueError, match="'passes' parameter of DAC"):
         DAC(3, passes=0).fit(x)
-
-
-@pytest.mark.parametrize("check", [
-    estimator_checks.check_no_attributes_set_in_init,
-    estimator_checks.check_parameters_default_constructible,
-    estimator_checks.check_get_params_invariance,
-    estimator_checks.check_set_params,
-])
-def test_scikit_learn_parameter_conventions(check):
-    check("DAC", DAC())
 
 
 #: Three steps of a convolution + batch normalisation network, twice from the

@@ -8,8 +8,6 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
-
 from deepcluster_keras import DEC, IDEC, metrics
 
 FAST = dict(pretrain_epochs=15, pretrain_optimizer="adam", batch_size=32, n_init=3, maxiter=60,
@@ -243,32 +241,6 @@ def test_predict_checks_the_number_of_features(fitted):
         estimator.predict(x[:, :4])
     with pytest.raises(ValueError, match=r"X has 4 features"):
         estimator.transform(x[:, :4])
-
-
-#: Checks of scikit-learn that cannot hold for these estimators, with why.
-EXPECTED_FAILED_CHECKS = {
-    name: "sets n_clusters=1, which DEC refuses on purpose: one cluster holds every sample"
-    for name in ("check_dont_overwrite_parameters", "check_methods_subset_invariance",
-                 "check_fit2d_1sample", "check_fit2d_1feature", "check_fit2d_predict1d")
-} | {
-    # scikit-learn compares to 1e-9; a float32 network's output for a sample
-    # can differ in its last bits with the sample's place in the prediction
-    # batch (up to 4.8e-7 in `transform` on one 2-core AMD EPYC machine,
-    # equal on another): not a property these estimators can promise.
-    "check_methods_sample_order_invariance": "float32 networks: a sample's embedding may differ "
-    "in the last bits with its place in the batch (4.8e-7 seen on one machine)",
-}
-
-
-@parametrize_with_checks(
-    # DEC only: IDEC is the same class with a second loss, and each check fits
-    # Keras models (about two minutes for all of them on two cores).
-    [DEC(3, pretrain_epochs=2, pretrain_optimizer="adam", batch_size=16, n_init=1, maxiter=5,
-         update_interval=5, random_state=0)],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # stops at maxiter
-def test_scikit_learn_conventions(estimator, check):
-    check(estimator)
 
 
 def test_labels_in_fewer_clusters_than_asked_warn(fitted):

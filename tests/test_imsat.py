@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 from conftest import reproduce_on_one_thread
-from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
 
 from deepcluster_keras import imsat
@@ -237,18 +236,6 @@ def test_bad_hidden_sizes_and_too_few_samples_are_refused(scaled_blobs):
         RIM(3, hidden=(0,)).fit(scaled_blobs[0])
     with pytest.raises(ValueError, match="n_samples=8 should be > n_neighbors=10"):
         IMSAT(3).fit(scaled_blobs[0][:8])
-
-
-@pytest.mark.parametrize("cls", [RIM, IMSAT])
-@pytest.mark.parametrize("check", [
-    estimator_checks.check_no_attributes_set_in_init,
-    estimator_checks.check_parameters_default_constructible,
-    estimator_checks.check_get_params_invariance,
-    estimator_checks.check_set_params,
-    estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
-])
-def test_scikit_learn_parameter_conventions(cls, check):
-    check(cls.__name__, cls())
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 from conftest import reproduce_on_one_thread
-from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
 
 from deepcluster_keras import DEC, autoencoder, kmeans_friendly, metrics
@@ -208,21 +207,6 @@ def test_more_clusters_than_samples_is_refused():
     x = np.random.default_rng(0).uniform(size=(4, 5)).astype("float32")
     with pytest.raises(ValueError, match="n_samples=4 should be >= n_clusters=5"):
         DKM(5).fit(x)
-
-
-@pytest.mark.parametrize("cls", [DKM, AlternatingKMeans])
-@pytest.mark.parametrize("check", [
-    estimator_checks.check_no_attributes_set_in_init,
-    estimator_checks.check_parameters_default_constructible,
-    estimator_checks.check_get_params_invariance,
-    estimator_checks.check_set_params,
-    estimator_checks.check_estimator_repr,
-    estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
-])
-def test_scikit_learn_parameter_conventions(cls, check):
-    """The checks that do not fit (``DEC`` runs the whole ``check_estimator``
-    in test_estimator.py, and these classes share its fitting code)."""
-    check(cls.__name__, cls())
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from deepcluster_keras import estimator, metrics, training
+from deepcluster_keras import autoencoders, metrics, training
 from deepcluster_keras.machine import cpu_model
 from deepcluster_keras.run import run
 
@@ -24,7 +24,8 @@ def no_training(monkeypatch):
         raise AssertionError("training started despite bad input")
 
     monkeypatch.setattr(training, "pretrain", boom)
-    monkeypatch.setattr(estimator.DEC, "_build_autoencoder", boom)
+    monkeypatch.setattr(autoencoders, "autoencoder", boom)
+    monkeypatch.setattr(autoencoders, "conv_autoencoder", boom)
 
 
 def quick(tmp_path, x, y=None, method="dec", n_clusters=None, ae_weights=None, out="out",
