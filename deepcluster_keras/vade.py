@@ -103,10 +103,12 @@ class GaussianMixturePrior(keras.layers.Layer):
     weights : list of three ndarrays, optional
         Initial mixture weights ``pi`` (n_clusters,), means and variances
         (n_clusters, n_latent), e.g. from :func:`fit_mixture`.
-    parametrization : {"authors", "softmax"}, default="authors"
+    parametrization : {"softmax", "authors"}, default="softmax"
+        The default is the one a model saved before the authors' form
+        existed was built with (its configuration does not name one).
     """
 
-    def __init__(self, n_clusters, weights=None, parametrization="authors", **kwargs):
+    def __init__(self, n_clusters, weights=None, parametrization="softmax", **kwargs):
         super().__init__(**kwargs)
         n_clusters = int(n_clusters)
         if n_clusters < 2:

@@ -55,7 +55,7 @@ def test_prior_loss_matches_numpy_reference():
     z_mean = rng.normal(size=(20, 3)).astype("float32")
     z_log_var = rng.normal(scale=0.5, size=(20, 3)).astype("float32")
     z = (z_mean + rng.normal(size=(20, 3))).astype("float32")
-    layer = vade.GaussianMixturePrior(4, weights=[pi, means, variances], parametrization="softmax")
+    layer = vade.GaussianMixturePrior(4, weights=[pi, means, variances])  # "softmax"
     loss = keras.ops.convert_to_numpy(layer([z, z_mean, z_log_var]))
     np.testing.assert_allclose(loss, reference_prior_loss(z, z_mean, z_log_var, pi, means,
                                                           variances), rtol=1e-4, atol=1e-4)
@@ -71,7 +71,8 @@ def test_authors_prior_loss_matches_their_expression():
     z_log_var = rng.normal(scale=0.5, size=(20, 3)).astype("float32")
     z = (z_mean + rng.normal(size=(20, 3))).astype("float32")
     z[0] = 40.0  # far from every component: exp underflows, the 1e-10 decides
-    layer = vade.GaussianMixturePrior(4, weights=[np.full(4, 0.25), means, variances])
+    layer = vade.GaussianMixturePrior(4, weights=[np.full(4, 0.25), means, variances],
+                                      parametrization="authors")
     layer.build([(None, 3)] * 3)
     layer.pi_weights.assign(theta)
     loss = keras.ops.convert_to_numpy(layer([z, z_mean, z_log_var]))
@@ -98,7 +99,8 @@ def test_responsibilities_are_the_mixtures_posterior():
     np.testing.assert_allclose(gamma, gmm.predict_proba(z), rtol=1e-4, atol=1e-5)
     # The authors' form raises pi to the latent dimension: the same with pi uniform.
     gmm.weights_ = np.full(4, 0.25)
-    layer = vade.GaussianMixturePrior(4, weights=[gmm.weights_, means, variances])
+    layer = vade.GaussianMixturePrior(4, weights=[gmm.weights_, means, variances],
+                                      parametrization="authors")
     layer.build([(None, 3)] * 3)
     gamma = keras.ops.convert_to_numpy(layer.responsibilities(z))
     np.testing.assert_allclose(gamma, gmm.predict_proba(z), rtol=1e-4, atol=1e-5)
@@ -217,9 +219,10 @@ def test_vade_improves_on_its_start_without_collapsing(digits, ae_weights):
     assert fitted.transform(x).shape == (len(x), 10)
 
 
-def test_save_and_load_round_trip(digits, ae_weights, tmp_path):
+@pytest.mark.parametrize("variant", vade.VARIANTS)
+def test_save_and_load_round_trip(digits, ae_weights, tmp_path, variant):
     x, _ = digits
-    fitted = VaDE(10, ae_weights=ae_weights, epochs=1, **PRETRAIN).fit(x)
+    fitted = VaDE(10, ae_weights=ae_weights, epochs=1, variant=variant, **PRETRAIN).fit(x)
     loaded = VaDE.load(fitted.save(tmp_path / "saved"))
     np.testing.assert_allclose(loaded.predict_proba(x), fitted.predict_proba(x), atol=1e-6)
     np.testing.assert_allclose(loaded.autoencoder_.predict(x, verbose=0),
@@ -229,6 +232,15 @@ def test_save_and_load_round_trip(digits, ae_weights, tmp_path):
     # The .keras file loads without custom_objects.
     model = keras.saving.load_model(tmp_path / "saved" / "model.keras")
     assert model.get_layer("mixture").n_clusters == 10
+    assert model.get_layer("mixture").parametrization == ("authors" if variant == "authors"
+                                                          else "softmax")
+
+
+def test_a_mixture_saved_before_the_authors_form_loads_as_it_was_built():
+    """Models saved before ``parametrization`` existed name none in their
+    configuration: they were built with the softmax form."""
+    layer = vade.GaussianMixturePrior.from_config({"n_clusters": 3, "name": "mixture"})
+    assert layer.parametrization == "softmax"
 
 
 def test_an_interrupted_fit_continues_to_the_same_result(digits, ae_weights, tmp_path, epochs):
