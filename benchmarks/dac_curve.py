@@ -31,7 +31,7 @@ def main():
     ax.plot(range(len(log)), log, color="black", marker="o", label="the authors' log")
     print("log: " + ", ".join(f"epoch {e} {log[e]:.4f}" for e in (1, 3, len(log) - 1)))
     for seed in layout.folder_seeds(args.folder):
-        history = (read_json(f"{args.folder}/seed_{seed}.json") or {}).get(
+        history = (read_json(layout.seed_file(args.folder, seed)) or {}).get(
             "training", {}).get("dac", {}).get("history", {})
         if not history.get("acc"):
             continue

@@ -24,7 +24,7 @@ from deepcluster_keras.persistence import read_json  # noqa: E402
 
 
 def seed_record(folder, seed):
-    return read_json(f"{folder}/seed_{seed}.json") or {}
+    return read_json(layout.seed_file(folder, seed)) or {}
 
 
 def line(seed, augmented, faithful):

@@ -42,7 +42,7 @@ def final_values(folder, method):
     """``{seed: {"acc": ..., "loss": ..., ...}}`` from the last epoch of each seed's history."""
     rows = {}
     for seed in layout.folder_seeds(folder):
-        run = read_json(f"{folder}/seed_{seed}.json")
+        run = read_json(layout.seed_file(folder, seed))
         history = run.get("training", {}).get(method, {}).get("history")
         if history and method in run["metrics"]:
             rows[seed] = {"acc": run["metrics"][method]["acc"],

@@ -24,7 +24,7 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from deepcluster_keras import DEC, autoencoders, load_data, metrics, training
+from deepcluster_keras import DEC, autoencoders, layout, load_data, metrics, training
 from deepcluster_keras.machine import library_versions
 from deepcluster_keras.persistence import atomic_write_json
 
@@ -54,7 +54,7 @@ def main(argv=None):
     print(f"raw pixels: {results['raw_pixels']}")
     for seed in args.seeds:
         ae, encoder = DEC()._build_autoencoder(x)  # the dense autoencoder reproduce pretrains
-        autoencoders.load_autoencoder_weights(ae, f"{args.work_dir}/seed_{seed}/ae_weights.weights.h5")
+        autoencoders.load_autoencoder_weights(ae, layout.seed_ae_weights(args.work_dir, seed))
         z = encoder.predict(x[pair], batch_size=training.PREDICT_BATCH_SIZE, verbose=0)
         results["seeds"][seed] = separability(z, y[pair])
         print(f"seed {seed} embedding: {results['seeds'][seed]}", flush=True)

@@ -26,7 +26,7 @@ def histories(folder, method):
     """``{seed: history}`` of the seeds of ``folder`` that trained ``method``."""
     found = {}
     for seed in layout.folder_seeds(folder):
-        history = read_json(f"{folder}/seed_{seed}.json").get("training", {}).get(method, {})
+        history = read_json(layout.seed_file(folder, seed)).get("training", {}).get(method, {})
         if history.get("history", {}).get("acc"):
             found[seed] = history["history"]
     return found

@@ -13,7 +13,8 @@ A ``reproduce`` folder (:mod:`deepcluster_keras.reproduce`) holds seeds::
 
     out/seed_<N>.json              one seed's metrics, timings and curves
     out/summary.json, summary.md   every seed's figures, summarised
-    work_dir/seed_<N>/             that seed's autoencoder and checkpoints
+    work_dir/seed_<N>/             that seed's autoencoder (ae_weights.weights.h5)
+                                   and checkpoints
 """
 
 import os
@@ -22,8 +23,8 @@ import re
 from deepcluster_keras.persistence import AE_WEIGHTS_FILE
 
 __all__ = ["AE_WEIGHTS_FILE", "RESULTS_FILE", "CHECKPOINT_DIR", "LABELS_FILE", "model_file",
-           "plot_file", "seed_file", "seed_work_dir", "seed_files", "folder_seeds",
-           "summary_files"]
+           "plot_file", "seed_file", "seed_work_dir", "seed_ae_weights", "seed_files",
+           "folder_seeds", "summary_files"]
 
 RESULTS_FILE = "results.json"
 CHECKPOINT_DIR = "checkpoint"
@@ -49,6 +50,11 @@ def seed_file(out, seed):
 def seed_work_dir(work_dir, seed):
     """``work_dir/seed_<seed>``: one seed's autoencoder and checkpoints."""
     return os.path.join(work_dir, f"seed_{seed}")
+
+
+def seed_ae_weights(work_dir, seed):
+    """``work_dir/seed_<seed>/ae_weights.weights.h5``: one seed's pretrained autoencoder."""
+    return os.path.join(seed_work_dir(work_dir, seed), AE_WEIGHTS_FILE)
 
 
 def _seed_files(out):

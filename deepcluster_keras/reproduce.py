@@ -25,8 +25,7 @@ import numpy as np
 from deepcluster_keras import autoencoders, classical, layout, methods, metrics, report, training
 from deepcluster_keras.datasets import load_data
 from deepcluster_keras.machine import library_versions
-from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, atomic_write_json,
-                                           read_json)
+from deepcluster_keras.persistence import atomic_write_json, read_json
 from deepcluster_keras.validation import check_labels, check_writable_dir
 
 WEIGHTS_STAMP = "weights_version.json"
@@ -85,7 +84,7 @@ class Seed:
         self.callbacks = callbacks
         self.path = layout.seed_file(out, seed)
         self.work = layout.seed_work_dir(work_dir, seed)
-        self.weights = os.path.join(self.work, AE_WEIGHTS_FILE)
+        self.weights = layout.seed_ae_weights(work_dir, seed)
 
     def say(self, text):
         if self.verbose:
@@ -243,7 +242,7 @@ def _time_left(out, seeds_left, todo_methods, work_dir):
     stages = []  # one list of stages to run per seed left
     for seed in seeds_left:
         missing = [m for m in todo_methods if not _done(runs.get(seed, {}), m)]
-        weights = os.path.join(layout.seed_work_dir(work_dir, seed), AE_WEIGHTS_FILE)
+        weights = layout.seed_ae_weights(work_dir, seed)
         if any(m not in methods.RAW_METHODS for m in missing) and not os.path.isfile(weights):
             missing.append("pretrain")
         if missing:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from deepcluster_keras import estimator, methods, report, reproduce, training
+from deepcluster_keras import estimator, layout, methods, report, reproduce, training
 
 #: A quick recipe for the tests.
 RECIPE = dict(pretrain_epochs=2, pretrain_optimizer="adam", maxiter=40, update_interval=10,
@@ -282,5 +282,5 @@ def test_time_left_counts_only_what_each_seed_still_has_to_run(tmp_path):
     # DEC needs pretraining, unless the seed's autoencoder is in the work folder already.
     assert left(out, [2], ["dec"], work).endswith("~25 min left by the times so far")
     (work / "seed_2").mkdir(parents=True)
-    (work / "seed_2" / reproduce.AE_WEIGHTS_FILE).write_bytes(b"")
+    (work / "seed_2" / layout.AE_WEIGHTS_FILE).write_bytes(b"")
     assert left(out, [2], ["dec"], work).endswith("~5 min left by the times so far")

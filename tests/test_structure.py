@@ -75,8 +75,9 @@ OUTPUT_NAME = re.compile(r'seed_\{|(results|summary)\.json"|summary\.md"|labels\
 
 def test_the_output_files_are_named_in_one_module():
     """``layout`` names every file of a run or reproduction folder; the
-    command line, ``run``, ``reproduce`` and ``report`` ask it."""
-    named = {path.name for path in PACKAGE.rglob("*.py") if OUTPUT_NAME.search(path.read_text())}
+    command line, ``run``, ``reproduce``, ``report`` and the benchmarks ask it."""
+    sources = [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "benchmarks").glob("*.py")]
+    named = {path.name for path in sources if OUTPUT_NAME.search(path.read_text())}
     assert named == {"layout.py"}
 
 
