@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deepcluster_keras import layout, report  # noqa: E402
+from deepcluster_keras import layout, plots, report  # noqa: E402
 from deepcluster_keras.persistence import read_json  # noqa: E402
 
 
@@ -27,7 +27,7 @@ def main():
     parser.add_argument("--out", default=None, help="PNG to write")
     args = parser.parse_args()
     log = report.published("mnist")["dac"]["log_acc"]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    _, ax = plt.subplots(figsize=(6.5, 4))
     ax.plot(range(len(log)), log, color="black", marker="o", label="the authors' log")
     print("log: " + ", ".join(f"epoch {e} {log[e]:.4f}" for e in (1, 3, len(log) - 1)))
     for seed in layout.folder_seeds(args.folder):
@@ -41,10 +41,8 @@ def main():
         print(f"seed {seed}: " + ", ".join(f"epoch {e} {acc[epochs.index(e)]:.4f}" for e in shown))
     ax.set(xlabel="epoch", ylabel="ACC", title="DAC on MNIST-70k", ylim=(0, 1))
     ax.legend(loc="lower right")
-    fig.tight_layout()
     if args.out:
-        fig.savefig(args.out, dpi=90)
-        print(f"wrote {args.out}")
+        print(f"wrote {plots.save_figure(ax, args.out, dpi=90)}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deepcluster_keras import layout, metrics, report  # noqa: E402
+from deepcluster_keras import layout, metrics, plots, report  # noqa: E402
 from deepcluster_keras.persistence import read_json  # noqa: E402
 
 
@@ -55,7 +55,7 @@ def main():
              if "dec" in seed_record(args.augmented, s).get("metrics", {})]
     if not seeds:
         raise SystemExit(f"No seed of {args.augmented} has DEC-DA's result yet.")
-    fig, axes = plt.subplots(2, len(seeds), figsize=(4 * len(seeds), 6.5), squeeze=False)
+    _, axes = plt.subplots(2, len(seeds), figsize=(4 * len(seeds), 6.5), squeeze=False)
     for column, seed in enumerate(seeds):
         augmented, faithful = seed_record(args.augmented, seed), seed_record(args.faithful, seed)
         print(line(seed, augmented, faithful))
@@ -70,10 +70,8 @@ def main():
         axes[1, column].set(xlabel="pretraining epoch", ylabel="MSE")
         axes[0, column].legend(loc="lower right")
         axes[1, column].legend(loc="upper right")
-    fig.tight_layout()
     if args.out:
-        fig.savefig(args.out, dpi=90)
-        print(f"wrote {args.out}")
+        print(f"wrote {plots.save_figure(axes[0, 0], args.out, dpi=90)}")
 
 
 if __name__ == "__main__":

@@ -211,13 +211,13 @@ def plot_embedding(z, labels, sample_size=2000, random_state=0, ax=None, title=N
     return ax
 
 
-def save_figure(ax, path):
+def save_figure(ax, path, dpi=120):
     """Save the figure holding ``ax`` as an image and close it."""
     import matplotlib.pyplot as plt
 
     fig = (ax[0] if isinstance(ax, (list, tuple, np.ndarray)) else ax).get_figure()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
