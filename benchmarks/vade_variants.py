@@ -75,12 +75,13 @@ def start(kind, x, path):
     return ae, encoder
 
 
-def share_below_floor(z, means, variances, theta):
-    """Samples whose every numerator ``theta^D N(z | u, lambda)`` is below 1e-10."""
-    d = z.shape[1]
-    log_p = (d * np.log(theta)[None] + (-0.5 * np.log(2 * np.pi * variances)[None]
-                                        - (z[:, None] - means[None]) ** 2
-                                        / (2 * variances[None])).sum(-1))
+def share_below_floor(z, mixture):
+    """Samples whose every numerator ``pi^D N(z | u, lambda)`` of the authors'
+    responsibilities (:meth:`vade.GaussianMixturePrior.log_joint`) is below 1e-10."""
+    prior = vade.GaussianMixturePrior(len(mixture[0]), weights=list(mixture),
+                                      parametrization="authors")
+    prior.build([(None, z.shape[1])] * 3)
+    log_p = keras.ops.convert_to_numpy(prior.log_joint(z.astype("float32")))
     return float(np.mean(log_p.max(1) < np.log(1e-10)))
 
 
@@ -105,7 +106,7 @@ def main():
     print(f"{args.ae} autoencoder: AE + K-means {metrics.acc(y, kmeans_labels):.3f}, embedding "
           f"std {z.std(0).mean():.2f}, the EM mixture's mean variance {em_variances.mean():.3f}, "
           f"samples under the 1e-10 floor at the start "
-          f"{share_below_floor(z, em_means, em_variances, np.full(10, 0.1)):.3f}")
+          f"{share_below_floor(z, (np.full(10, 0.1), em_means, em_variances)):.3f}")
     for name in args.configs:
         init, variant, head, rate, epsilon = CONFIGS[name]
         if init == "em":  # the authors' GMM: EM from one K-means run, pi uniform
