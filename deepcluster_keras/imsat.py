@@ -80,10 +80,12 @@ def _kernel_initializer(scale, default, seed):
 
 
 def build_softmax_model(n_features, n_clusters, hidden=(1200, 1200), *, batch_norm=True,
-                        weight_decay=0.0, perturbed_input=False, kernel_scales=None, seed=None):
+                        batch_norm_epsilon=1e-3, weight_decay=0.0, perturbed_input=False,
+                        kernel_scales=None, seed=None):
     """An MLP ``n_features -> hidden... -> n_clusters`` ending in a softmax.
 
-    IMSAT's: hidden (1200, 1200), ReLU and batch normalisation. RIM's:
+    IMSAT's: hidden (1200, 1200), ReLU and batch normalisation (with
+    ``batch_norm_epsilon``: Keras' 1e-3 or Chainer's 2e-5). RIM's:
     ``hidden=()`` (linear) with ``weight_decay``. With ``perturbed_input``
     the model takes ``[x, x + r]`` and outputs ``[p(y | x), p(y | x + r)]``
     through the same layers (for the self-augmentation loss).
@@ -102,7 +104,8 @@ def build_softmax_model(n_features, n_clusters, hidden=(1200, 1200), *, batch_no
                                          name=f"hidden_{i}"))
         if batch_norm:
             # momentum 0.9: Chainer's default, which the IMSAT authors used
-            layers.append(keras.layers.BatchNormalization(momentum=0.9, name=f"batch_norm_{i}"))
+            layers.append(keras.layers.BatchNormalization(momentum=0.9, epsilon=batch_norm_epsilon,
+                                                          name=f"batch_norm_{i}"))
         layers.append(keras.layers.ReLU(name=f"relu_{i}"))
     layers.append(keras.layers.Dense(n_clusters, activation="softmax", name="clusters",
                                      kernel_regularizer=regularizer,
@@ -242,15 +245,29 @@ def vat_perturbation(net, x, p, eps, rng, xi=5.0, passes=None):
     return (_unit(gradient) * eps[:, None]).reshape(x.shape).astype("float32")
 
 
+def _batches(rng, n_samples, batch_size, batches):
+    """The indices of each step's batch in one epoch (see :func:`train`)."""
+    if batches == "epoch":
+        order = rng.permutation(n_samples)
+        return [order[begin:begin + batch_size] for begin in range(0, n_samples, batch_size)]
+    if batches == "random":
+        return [rng.permutation(n_samples)[:batch_size]
+                for _ in range(max(1, n_samples // batch_size))]
+    raise ValueError(f'batches should be "epoch" or "random", got {batches!r}.')
+
+
 def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps=None, xi=5.0,
-          seed=0, verbose=1, checkpoint_dir=None, callbacks=None):
+          batches="epoch", seed=0, verbose=1, checkpoint_dir=None, callbacks=None):
     """Train a compiled :func:`build_softmax_model` model, a batch at a time.
 
     ``augmentation``: None (RIM: ``model`` has one input), ``"rpt"`` or
     ``"vat"`` (IMSAT: ``model`` takes ``[x, x + r]`` and was compiled with
     the information loss on its first output and ``"kld"`` on its second).
-    ``eps``: per-sample perturbation norms (:func:`vat_epsilon`). Batches are
-    a fresh permutation every epoch, drawn from ``(seed, epoch)``. With
+    ``eps``: per-sample perturbation norms (:func:`vat_epsilon`). ``batches``:
+    ``"epoch"``, the batches of a fresh permutation every epoch (each sample
+    once an epoch), or ``"random"``, ``len(x) // batch_size`` steps each on
+    a fresh random batch (the IMSAT authors' ``get``: a sample may come twice
+    in an epoch or not at all); both drawn from ``(seed, epoch)``. With
     ``checkpoint_dir`` the model, its optimizer and the history are saved
     after every epoch, and a call with the same settings continues there.
     ``callbacks``: Keras callbacks told of each epoch's end
@@ -267,10 +284,8 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
 
     def train_epoch(epoch, labels):
         rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(x))
         losses = []
-        for begin in range(0, len(x), batch_size):
-            index = order[begin:begin + batch_size]
+        for index in _batches(rng, len(x), batch_size, batches):
             batch = x[index]
             if augmentation is None:
                 loss = model.train_on_batch(batch, np.zeros((len(batch), n_clusters), "float32"))
@@ -300,7 +315,8 @@ def train(model, x, y=None, *, epochs=50, batch_size=250, augmentation=None, eps
         train_epoch, model=model, x=x, y=y, epochs=epochs,
         keys=("epoch", "loss", "mutual_information", "delta_label"),
         settings={"epochs": int(epochs), "batch_size": int(batch_size),
-                  "augmentation": augmentation, "xi": float(xi), "seed": int(seed)},
+                  "augmentation": augmentation, "xi": float(xi), "batches": batches,
+                  "seed": int(seed)},
         checkpoint_dir=checkpoint_dir, verbose=verbose, callbacks=callbacks,
         describe=lambda e: f"  loss {e['loss']:.4f}  I(X;Y) {e['mutual_information']:.4f}")
     result.labels = net.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0).argmax(1)

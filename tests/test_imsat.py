@@ -143,6 +143,34 @@ def test_vat_epsilon_is_a_quarter_of_the_tenth_neighbours_distance():
     assert eps[0] == pytest.approx(0.25 * 2) and eps[5] == pytest.approx(0.25 * 1)
 
 
+def test_epoch_batches_take_each_sample_once_and_random_batches_as_the_authors():
+    """The authors' ``get``: a fresh permutation's first batch_size samples at
+    every step, n // batch_size steps an epoch."""
+    rng = np.random.default_rng(0)
+    epoch = imsat._batches(rng, 103, 25, "epoch")
+    assert [len(b) for b in epoch] == [25, 25, 25, 25, 3]
+    np.testing.assert_array_equal(np.sort(np.concatenate(epoch)), np.arange(103))
+    steps = imsat._batches(rng, 103, 25, "random")
+    assert [len(set(b)) for b in steps] == [25] * 4, "distinct samples within a batch"
+    drawn = np.concatenate([np.concatenate(imsat._batches(rng, 103, 25, "random"))
+                            for _ in range(20)])
+    assert len(np.unique(drawn)) == 103 and np.bincount(drawn).max() > 4, "repeats across steps"
+    assert len(imsat._batches(rng, 10, 25, "random")[0]) == 10
+    with pytest.raises(ValueError, match='batches should be "epoch" or "random"'):
+        imsat._batches(rng, 10, 5, "shuffled")
+
+
+def test_the_authors_batch_norm_epsilon_and_batches_reach_the_training(scaled_blobs):
+    x, y = scaled_blobs
+    settings = {**FAST, "epochs": 2, "batch_norm_epsilon": 2e-5, "batches": "random"}
+    fitted = IMSAT(3, **settings).fit(x, y)
+    epsilons = [layer.epsilon for layer in fitted.model_.layers
+                if isinstance(layer, keras.layers.BatchNormalization)]
+    assert epsilons == [2e-5]
+    default = IMSAT(3, **{**settings, "batches": "epoch"}).fit(x, y)
+    assert fitted.history_["loss"] != default.history_["loss"]
+
+
 @pytest.mark.parametrize("cls, params", [(RIM, {}), (IMSAT, {"augmentation": "rpt"}), (IMSAT, {})])
 def test_separates_the_blobs(cls, params, scaled_blobs):
     if cls is RIM and keras.backend.backend() == "jax":
@@ -225,6 +253,8 @@ def test_an_interrupted_fit_keeps_its_finished_restarts(scaled_blobs, tmp_path, 
     (RIM, dict(weight_decay=-1e-3), "weight_decay"),
     (RIM, dict(epochs=0), "epochs"),
     (IMSAT, dict(n_init=0), "n_init"),
+    (IMSAT, dict(batches="shuffled"), "batches"),
+    (IMSAT, dict(batch_norm_epsilon=0.0), "batch_norm_epsilon"),
 ])
 def test_bad_parameters_are_named(cls, params, message, scaled_blobs):
     with pytest.raises(InvalidParameterError, match=f"'{message}' parameter of {cls.__name__}"):

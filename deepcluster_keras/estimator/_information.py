@@ -233,6 +233,14 @@ class IMSAT(_InformationClustering):
         ``x / 128 - 1``, which is 5.0 on pixels in [0, 1] (the recipe's).
     eps_scale : float > 0, default=0.25
     n_neighbors : int >= 1, default=10
+        The authors' code takes the 11th (``docs/information.md``: 0.843
+        against 0.881 on MNIST-test over five seeds).
+    batch_norm_epsilon : float > 0, default=1e-3
+        Keras'; the authors' Chainer had 2e-5.
+    batches : {"epoch", "random"}, default="epoch"
+        ``"epoch"``: a fresh permutation every epoch; ``"random"``: a fresh
+        random batch every step, as the authors' code
+        (:func:`imsat.train`).
     epochs : int, default=50
     batch_size : int, default=250
     learning_rate : float, default=0.002
@@ -258,13 +266,15 @@ class IMSAT(_InformationClustering):
         "xi": [Interval(Real, 0, None, closed="neither")],
         "eps_scale": [Interval(Real, 0, None, closed="neither")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "batch_norm_epsilon": [Interval(Real, 0, None, closed="neither")],
+        "batches": [StrOptions({"epoch", "random"})],
         "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, n_clusters=10, *, hidden=(1200, 1200), augmentation="vat", lam=0.1, mu=4.0,
-                 xi=5.0, eps_scale=0.25, n_neighbors=10, epochs=50, batch_size=250,
-                 learning_rate=0.002, n_init=1, verbose=0, random_state=None,
-                 checkpoint_dir=None):
+                 xi=5.0, eps_scale=0.25, n_neighbors=10, batch_norm_epsilon=1e-3, batches="epoch",
+                 epochs=50, batch_size=250, learning_rate=0.002, n_init=1, verbose=0,
+                 random_state=None, checkpoint_dir=None):
         self.n_clusters = n_clusters
         self.hidden = hidden
         self.augmentation = augmentation
@@ -273,6 +283,8 @@ class IMSAT(_InformationClustering):
         self.xi = xi
         self.eps_scale = eps_scale
         self.n_neighbors = n_neighbors
+        self.batch_norm_epsilon = batch_norm_epsilon
+        self.batches = batches
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -283,6 +295,7 @@ class IMSAT(_InformationClustering):
 
     def _model(self, shape, seed):
         model = imsat.build_softmax_model(shape[0], self.n_clusters, _check_hidden(self.hidden),
+                                          batch_norm_epsilon=self.batch_norm_epsilon,
                                           perturbed_input=True,
                                           kernel_scales=imsat.IMSAT_KERNEL_SCALES, seed=seed)
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
@@ -293,5 +306,5 @@ class IMSAT(_InformationClustering):
         if len(X) <= self.n_neighbors:
             raise ValueError(f"n_samples={len(X)} should be > n_neighbors={self.n_neighbors}: "
                              "give more data or lower n_neighbors.")
-        return {"augmentation": self.augmentation, "xi": self.xi,
+        return {"augmentation": self.augmentation, "xi": self.xi, "batches": self.batches,
                 "eps": imsat.vat_epsilon(X, self.n_neighbors, self.eps_scale)}
