@@ -3,6 +3,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pathlib
+import time
 
 import numpy as np
 import pytest
@@ -120,11 +121,31 @@ def digits():
 
 
 @pytest.fixture(scope="session")
-def digits_ae_weights(tmp_path_factory, digits):
+def digits_ae_weights(tmp_path_factory, worker_id, digits):
     """The dense autoencoder pretrained on ``digits`` (``DIGITS_PRETRAIN``),
-    shared by the methods that start from one."""
+    shared by the methods that start from one: built once a test run (about
+    40 s on two cores), by the first of pytest-xdist's processes to ask; the
+    others wait for its file."""
     from deepcluster_keras import DEC
 
-    path = tmp_path_factory.mktemp("digits_ae") / "ae.weights.h5"
-    DEC(10, maxiter=0, **DIGITS_PRETRAIN).fit(digits[0]).save_autoencoder_weights(path)
+    folder = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        folder = folder.parent  # the run's folder, which every worker's is in
+    path, failed = folder / "digits_ae.weights.h5", folder / "digits_ae.failed"
+    try:
+        os.close(os.open(folder / "digits_ae.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:  # another process builds it
+        deadline = time.monotonic() + 900
+        while not path.exists():
+            if failed.exists() or time.monotonic() > deadline:
+                pytest.fail("the process building the digits autoencoder failed or timed out")
+            time.sleep(0.2)
+        return str(path)
+    try:
+        building = folder / "digits_ae.building.weights.h5"
+        DEC(10, maxiter=0, **DIGITS_PRETRAIN).fit(digits[0]).save_autoencoder_weights(building)
+        os.replace(building, path)  # whole, or not there
+    except BaseException:
+        failed.touch()
+        raise
     return str(path)
