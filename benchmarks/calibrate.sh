@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The measurements behind the floors of the slow tests in the default run
-# (tests/test_end_to_end.py, tests/test_reproduction.py): the same commands
-# the tests run for seed 0, here for seeds 0-4, on one CPU thread as the tests
-# pin them (results on a CPU depend on the number of threads).
+# The measurements behind the floors of the slow tests (tests/test_reproduction.py;
+# the digits line was tests/test_end_to_end.py's, whose checks that test took over
+# in 2026-12): the same commands the tests run for seed 0, here for seeds 0-4, on
+# one CPU thread as the tests pin them (results on a CPU depend on the number of
+# threads).
 #
 #   bash benchmarks/calibrate.sh        (about 40 minutes on one core)
 #
