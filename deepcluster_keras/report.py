@@ -26,14 +26,17 @@ def _published_data():
         return json.load(f)
 
 
-def published(dataset, autoencoder="dense", params=None, augment=False):
+def published(dataset, autoencoder="dense", params=None, augment=False, recorded=()):
     """The published figures of ``dataset`` with ``autoencoder``, by method.
 
     A figure that names the method's ``params`` it was made with (IMSAT's
     VAT and RPT) is left out where ``params`` (``{method: {name: value}}``,
-    the parameters a run set, as a recipe's ``method_params`` holds them)
-    set them otherwise; without ``params``, the method's first figure. The
-    figures of DEC-DA (``"augment": true``) go with ``augment`` only.
+    the parameters a run set or recorded) set them otherwise; without
+    ``params``, the method's first figure. A figure marked
+    ``"params_recorded": true`` (deep RIM's: RIM was linear before runs
+    recorded their parameters) goes only with the methods in ``recorded``,
+    those whose parameters the runs recorded. The figures of DEC-DA
+    (``"augment": true``) go with ``augment`` only.
     """
     params = params or {}
     figures = {}
@@ -41,6 +44,7 @@ def published(dataset, autoencoder="dense", params=None, augment=False):
         own = params.get(f["method"], {})
         if (f["dataset"] == dataset and f["autoencoder"] == autoencoder
                 and f.get("augment", False) == bool(augment)
+                and (not f.get("params_recorded") or f["method"] in recorded)
                 and all(own.get(k, v) == v for k, v in f.get("params", {}).items())):
             figures.setdefault(f["method"], f)
     return figures
@@ -126,8 +130,15 @@ def _summary(out, seeds):
     runs = {s: r for s, r in runs.items() if r}
     recipe = next((r["config"] for r in runs.values()), {})
     _warn_mixed_recipes(out, runs)
+    recorded = {}  # {method: the parameters a run recorded (reproduce.Seed._train)}
+    for run in runs.values():
+        for method, values in run.get("params", {}).items():
+            recorded.setdefault(method, values)
+    set_params = recipe.get(METHOD_PARAMS) or {}
     figures = published(recipe.get("dataset"), recipe.get("autoencoder", "dense"),
-                        recipe.get(METHOD_PARAMS), augment=recipe.get("augment", False))
+                        {m: {**recorded.get(m, {}), **set_params.get(m, {})}
+                         for m in set(recorded) | set(set_params)},
+                        augment=recipe.get("augment", False), recorded=set(recorded))
     summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r["complete"]),
                "recipe": {**recipe, "n_samples": next((r["n_samples"] for r in runs.values()), None)},
                "methods": {}}

@@ -143,6 +143,21 @@ def test_vat_epsilon_is_a_quarter_of_the_tenth_neighbours_distance():
     assert eps[0] == pytest.approx(0.25 * 2) and eps[5] == pytest.approx(0.25 * 1)
 
 
+def test_rim_is_imsats_network_without_the_augmentation(scaled_blobs):
+    """Deep RIM as the IMSAT paper's baseline: IMSAT's layers and initial
+    kernels (predictions start uniform); ``hidden=()`` the linear model."""
+    x, _ = scaled_blobs
+    assert RIM().hidden == IMSAT().hidden == (1200, 1200)
+    still = dict(epochs=1, learning_rate=1e-12, random_state=0)  # the initial network
+    deep = RIM(3, hidden=(16, 16), **still).fit(x)
+    assert [layer.name for layer in deep.model_.layers] == [
+        "hidden_0", "batch_norm_0", "relu_0", "hidden_1", "batch_norm_1", "relu_1", "clusters"]
+    assert np.abs(deep.predict_proba(x) - 1 / 3).max() < 0.01
+    linear = RIM(3, hidden=(), **still).fit(x)
+    assert [layer.name for layer in linear.model_.layers] == ["clusters"]
+    assert np.abs(linear.predict_proba(x) - 1 / 3).max() > 0.05, "Glorot: not uniform"
+
+
 def test_epoch_batches_take_each_sample_once_and_random_batches_as_the_authors():
     """The authors' ``get``: a fresh permutation's first batch_size samples at
     every step, n // batch_size steps an epoch."""

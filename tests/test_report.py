@@ -11,8 +11,9 @@ from deepcluster_keras import cli, layout, methods, report
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def write_seed(folder, seed, scores, confusion=None, **config):
-    """A ``seed_N.json`` as ``reproduce`` writes it, with ``scores`` by method."""
+def write_seed(folder, seed, scores, confusion=None, params=None, **config):
+    """A ``seed_N.json`` as ``reproduce`` writes it, with ``scores`` by method
+    (and, as runs since 2026-12 do, the methods' recorded ``params``)."""
     folder.mkdir(parents=True, exist_ok=True)
     recipe = {**methods.resolved_recipe(methods.recipe_defaults()), "dataset": "blobs",
               "n_clusters": 3, **config}
@@ -20,7 +21,20 @@ def write_seed(folder, seed, scores, confusion=None, **config):
         "complete": True, "config": recipe, "n_samples": 100,
         "metrics": {m: {"acc": acc, "nmi": acc - 0.05, "ari": acc - 0.04} for m, acc in scores.items()},
         "seconds": {m: 60.0 for m in scores}, "throughput": {},
-        "confusion": confusion or {}}))
+        "confusion": confusion or {}, **({"params": params} if params else {})}))
+
+
+def test_deep_rims_figure_goes_beside_runs_that_recorded_a_deep_rim(tmp_path):
+    from deepcluster_keras.estimator import RIM
+
+    write_seed(tmp_path / "before", 0, {"rim": 0.5}, dataset="mnist")  # linear, unrecorded
+    assert report.summarize(str(tmp_path / "before"), [0])["methods"]["rim"]["published"] is None
+    deep = methods.params_record(RIM())
+    write_seed(tmp_path / "deep", 0, {"rim": 0.6}, params={"rim": deep}, dataset="mnist")
+    assert report.summarize(str(tmp_path / "deep"), [0])["methods"]["rim"]["published"]["acc"] == 0.585
+    linear = methods.params_record(RIM(hidden=()))
+    write_seed(tmp_path / "linear", 0, {"rim": 0.5}, params={"rim": linear}, dataset="mnist")
+    assert report.summarize(str(tmp_path / "linear"), [0])["methods"]["rim"]["published"] is None
 
 
 def test_summary_statistics_and_published_figures(tmp_path):
@@ -85,6 +99,12 @@ def test_published_figures_are_data_with_sources():
     assert rpt["imsat"]["acc"] == 0.896 and rpt["dec"]["acc"] == 0.962
     assert report.published("mnist", "conv")["idec"]["acc"] == 0.890
     assert report.published("blobs") == {}
+    # Deep RIM's figure: only beside runs that recorded RIM's parameters, deep ones.
+    assert "rim" not in mnist
+    deep = {"rim": {"hidden": [1200, 1200], "weight_decay": 0.0001}}
+    assert report.published("mnist", params=deep, recorded={"rim"})["rim"]["acc"] == 0.585
+    linear = {"rim": {"hidden": []}}
+    assert "rim" not in report.published("mnist", params=linear, recorded={"rim"})
     with open(report.PUBLISHED_FILE) as f:
         figures = json.load(f)["figures"]
     assert all(f["source"] and f["method"] in methods.METHODS and 0 < f["acc"] < 1 for f in figures)
