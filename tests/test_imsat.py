@@ -294,7 +294,10 @@ def test_measured_accuracy_on_digits(tmp_path):
     # VM (2026-12-03, the same code): IMSAT's VAT training depends on the CPU's
     # floating point, so its floor sits below the lower of the two. With the
     # authors' initial weights, batch normalisation and xi: IMSAT 0.795 (Intel).
-    assert acc["rim"] >= 0.55 and acc["imsat"] >= 0.65, acc
+    # Deep RIM (IMSAT's network, 2026-12-07, AMD EPYC, one thread): 0.735 (seed
+    # 1: 0.678), against the linear model's 0.569: its floor sits between, with
+    # IMSAT's cross-CPU spread (0.11) as margin.
+    assert acc["rim"] >= 0.60 and acc["imsat"] >= 0.65, acc
     assert "pretrain" not in seed  # no autoencoder
     assert len(seed["training"]["imsat"]["history"]["acc"]) == 50
 
