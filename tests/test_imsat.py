@@ -283,7 +283,7 @@ def test_bad_hidden_sizes_and_too_few_samples_are_refused(scaled_blobs):
         IMSAT(3).fit(scaled_blobs[0][:8])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=76)
 def test_measured_accuracy_on_digits(tmp_path):
     """RIM and IMSAT (VAT) with their defaults on scikit-learn's digits, one
     thread (floors: the lowest measured seed 0 less a margin)."""

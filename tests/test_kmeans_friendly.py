@@ -209,7 +209,7 @@ def test_more_clusters_than_samples_is_refused():
         DKM(5).fit(x)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=121)
 def test_measured_accuracy_on_digits(tmp_path):
     """DKM and the alternating scheme with their defaults on scikit-learn's
     digits, from one autoencoder pretrained 30 epochs, one thread. Floors: the

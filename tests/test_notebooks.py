@@ -48,7 +48,7 @@ def test_notebooks_are_stored_valid_with_cell_ids_and_without_outputs(path):
     assert not any(cell.get("outputs") for cell in stored["cells"]), "stored without outputs"
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=14)
 def test_01_kmeans_baseline(tmp_path, monkeypatch):
     s = execute("01_kmeans_baseline.ipynb", tmp_path, monkeypatch)
     # Measured 0.532 on 10,000 images; the tutorial's figure on 70,000 is 0.532 too.
@@ -56,7 +56,7 @@ def test_01_kmeans_baseline(tmp_path, monkeypatch):
     assert s["nmi"] >= 0.43
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=39)
 def test_02_autoencoder_kmeans(tmp_path, monkeypatch):
     s = execute("02_autoencoder_kmeans.ipynb", tmp_path, monkeypatch)
     assert s["simple_ae_kmeans"]["acc"] >= 0.28  # measured 0.333
@@ -67,7 +67,7 @@ def test_02_autoencoder_kmeans(tmp_path, monkeypatch):
     assert all(-1 <= row["silhouette"] <= 1 for name, row in table.items() if "raw" not in name)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=42)
 def test_03_dec_mnist(tmp_path, monkeypatch):
     s = execute("03_dec_mnist.ipynb", tmp_path, monkeypatch)
     assert s["ae_kmeans"]["acc"] >= 0.32  # measured 0.373
@@ -75,14 +75,14 @@ def test_03_dec_mnist(tmp_path, monkeypatch):
     assert (tmp_path / "dec_notebook_output" / "ae_weights_5000_15.weights.h5").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=69)
 def test_04_conv_dec_and_joint_loss(tmp_path, monkeypatch):
     s = execute("04_conv_dec_and_joint_loss.ipynb", tmp_path, monkeypatch)
     for method in ("conv AE + K-means", "conv DEC", "conv DEC + reconstruction"):
         assert s[method]["acc"] >= 0.44, method  # measured 0.490, 0.498, 0.494
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=59)
 def test_05_vade_and_som(tmp_path, monkeypatch):
     s = execute("05_vade_and_som.ipynb", tmp_path, monkeypatch)
     # Measured (2026-12-03, 2 threads): 0.278, 0.290, 0.281 and 58 of 64 units
@@ -94,7 +94,7 @@ def test_05_vade_and_som(tmp_path, monkeypatch):
     assert s["units_used"] >= 40
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=156)
 def test_06_without_kmeans(tmp_path, monkeypatch):
     s = execute("06_without_kmeans.ipynb", tmp_path, monkeypatch)
     # Measured (2026-12-03, Intel Xeon VM, 2 threads, one inter-op thread as the

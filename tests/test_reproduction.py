@@ -87,7 +87,7 @@ def test_the_pinned_seed_reaches_the_tutorials_96_percent(shared_mnist, tmp_path
         f"({threads} threads). Results on a CPU depend on its model as well as its threads.")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=139)
 def test_small_mnist_regression(shared_mnist, tmp_path):
     seed = reproduce_on_one_thread(tmp_path, "--dataset", "mnist_test", "--data-dir",
                                    str(shared_mnist), "--pretrain-epochs", "30", "--maxiter", "2000",

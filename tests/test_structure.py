@@ -188,3 +188,13 @@ def test_importing_the_package_shows_no_tensorflow_start_up_lines():
         assert startup_notice(line)
     assert not startup_notice("E0000 00:00:17.1 ops.cc:12] a real error")
     assert not startup_notice("UserWarning: something the user must see")
+
+
+def test_every_slow_test_declares_its_cost():
+    """conftest.py starts the slow tests longest first by the seconds each
+    declares; one without them would be handed out last, whatever its cost."""
+    tests = pathlib.Path(__file__).resolve().parent
+    bare = [f"{p.name}:{i}" for p in sorted(tests.glob("test_*.py"))
+            for i, line in enumerate(p.read_text().splitlines(), 1)
+            if re.match(r"\s*@pytest\.mark\.slow\b(?!\(seconds=\d+\))", line)]
+    assert not bare, f"@pytest.mark.slow without (seconds=N): {bare}"
