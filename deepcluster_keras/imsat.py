@@ -85,8 +85,8 @@ def build_softmax_model(n_features, n_clusters, hidden=(1200, 1200), *, batch_no
     """An MLP ``n_features -> hidden... -> n_clusters`` ending in a softmax.
 
     IMSAT's: hidden (1200, 1200), ReLU and batch normalisation (with
-    ``batch_norm_epsilon``: Keras' 1e-3 or Chainer's 2e-5). RIM's:
-    ``hidden=()`` (linear) with ``weight_decay``. With ``perturbed_input``
+    ``batch_norm_epsilon``: Keras' 1e-3 or Chainer's 2e-5). RIM's: the
+    same with ``weight_decay`` (``hidden=()``: linear). With ``perturbed_input``
     the model takes ``[x, x + r]`` and outputs ``[p(y | x), p(y | x + r)]``
     through the same layers (for the self-augmentation loss).
     ``kernel_scales``: ``(hidden, output)`` variances times the fan-in of

@@ -194,8 +194,7 @@ class RIM(_InformationClustering):
                               "n_init": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, n_clusters=10, *, hidden=(1200, 1200), weight_decay=1e-4, epochs=50,
-                 batch_size=250,
-                 learning_rate=0.002, n_init=1, verbose=0, random_state=None,
+                 batch_size=250, learning_rate=0.002, n_init=1, verbose=0, random_state=None,
                  checkpoint_dir=None):
         self.n_clusters = n_clusters
         self.hidden = hidden
@@ -211,7 +210,7 @@ class RIM(_InformationClustering):
     def _model(self, shape, seed):
         hidden = _check_hidden(self.hidden)
         model = imsat.build_softmax_model(
-            shape[0], self.n_clusters, hidden, batch_norm=True, weight_decay=self.weight_decay,
+            shape[0], self.n_clusters, hidden, weight_decay=self.weight_decay,
             kernel_scales=imsat.IMSAT_KERNEL_SCALES if hidden else None, seed=seed)
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                       loss=imsat.information_loss(mu=1.0, weight=1.0))
