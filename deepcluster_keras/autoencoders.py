@@ -50,7 +50,7 @@ def tutorial_initializer(seed=None):
     )
 
 
-def autoencoder(dims=DEC_DIMS, act="relu", init=None):
+def autoencoder(dims=DEC_DIMS, act="relu", init=None, output_activation=None):
     """Fully connected symmetric autoencoder, as in the DEC tutorial.
 
     Parameters
@@ -60,10 +60,12 @@ def autoencoder(dims=DEC_DIMS, act="relu", init=None):
         the ones between the hidden layers of the encoder; the decoder
         mirrors them. Default: 784-500-500-2000-10.
     act : str
-        Activation of the hidden layers. The embedding and the output
-        are linear.
+        Activation of the hidden layers. The embedding is linear.
     init : initializer, optional
         Kernel initialiser; default :func:`tutorial_initializer`.
+    output_activation : str, optional
+        Activation of the output: linear (None), as the tutorial, or e.g.
+        ``"sigmoid"`` for data in [0, 1] (VaDE's own pretraining).
 
     Returns
     -------
@@ -90,7 +92,8 @@ def autoencoder(dims=DEC_DIMS, act="relu", init=None):
     for i in range(n_stacks - 1, 0, -1):
         h = layers.Dense(dims[i], activation=act, kernel_initializer=next(layer_inits),
                          name=f"decoder_{i}")(h)
-    h = layers.Dense(dims[0], kernel_initializer=next(layer_inits), name="decoder_0")(h)
+    h = layers.Dense(dims[0], activation=output_activation, kernel_initializer=next(layer_inits),
+                     name="decoder_0")(h)
     return (
         keras.Model(inputs=x, outputs=h, name="AE"),
         keras.Model(inputs=x, outputs=embedding, name="encoder"),

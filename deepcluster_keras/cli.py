@@ -125,7 +125,8 @@ def parser():
         "reproduce", help="several methods over several seeds, resumable (the tutorial's figures)",
         description="For each seed: K-means on the raw data, the autoencoder pretraining, AE + "
         "K-means and DEC (and any other --methods, all from the seed's one pretrained "
-        "autoencoder). Writes seed_N.json and summary.md to --out as each result lands; "
+        "autoencoder but those on the raw data and VaDE with --param vade.pretraining=sigmoid, "
+        "which pretrains its own). Writes seed_N.json and summary.md to --out as each result lands; "
         "rerun the same command to continue after an interruption.")
     _add_recipe_flags(many, "mnist")
     many.add_argument("--seeds", type=_at_least_0, nargs="+", default=[0, 1, 2, 3, 4],

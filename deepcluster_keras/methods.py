@@ -15,9 +15,11 @@
 - ``dac``: a convolutional network trained on the pairs of images it labels
   itself (:mod:`deepcluster_keras.dac`), no autoencoder.
 
-Every method of one seed shares one pretrained autoencoder: the estimators
-with ``maxiter=0`` pretrain it (and give AE + K-means), the self-training
-methods start from its saved weights.
+Every method of one seed with an autoencoder shares one pretrained
+autoencoder, the recipe's: the estimators with ``maxiter=0`` pretrain it (and
+give AE + K-means), the self-training methods start from its saved weights;
+but an estimator that pretrains its own (``VaDE(pretraining="sigmoid")``,
+:func:`shared_autoencoder_methods`) starts from the raw data.
 """
 
 import importlib
@@ -213,7 +215,19 @@ def estimator(method, recipe, **settings):
     params.update({k: tuple(v) if isinstance(v, list) else v for k, v in own.items()})
     if method not in TRAINED:
         params["maxiter"] = 0
-    return cls(**params)
+    fitted = cls(**params)
+    if REGISTRY[method].autoencoder and not fitted.uses_recipe_autoencoder() \
+            and "pretrain_optimizer" not in own:
+        fitted.set_params(pretrain_optimizer=None)  # the recipe's is not its own autoencoder's
+    return fitted
+
+
+def shared_autoencoder_methods(recipe):
+    """The methods that start from a seed's shared autoencoder, the recipe's:
+    not those on the raw data, nor an estimator that pretrains one of its
+    own (``VaDE(pretraining="sigmoid")``)."""
+    return tuple(method for method, m in REGISTRY.items() if m.autoencoder and (
+        method not in TRAINED or estimator(method, recipe).uses_recipe_autoencoder()))
 
 
 def fit(estimator, x, y, callbacks=None):

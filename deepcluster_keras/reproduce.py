@@ -65,9 +65,10 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
             _check_same_recipe(state, {"dataset": dataset, **recipe}, path)
     say = print if verbose else (lambda *a, **k: None)
     say(f"{dataset}: {len(x)} samples, {recipe['n_clusters']} clusters; seeds {seeds}", flush=True)
+    shared = methods.shared_autoencoder_methods(recipe)
     for done, seed in enumerate(seeds):
-        if not _is_complete(out, seed, todo_methods):
-            say(_time_left(out, seeds[done:], todo_methods, work_dir), flush=True)
+        if not _is_complete(out, seed, todo_methods, shared):
+            say(_time_left(out, seeds[done:], todo_methods, work_dir, shared), flush=True)
         Seed(recipe, dataset, seed, out, work_dir, verbose, callbacks).run(x, y, todo_methods)
         say(f"== seed {seed} done ({done + 1}/{len(seeds)})", flush=True)
         summary = report.summarize(out)  # every seed in the folder, growing seed by seed
@@ -85,6 +86,7 @@ class Seed:
         self.path = layout.seed_file(out, seed)
         self.work = layout.seed_work_dir(work_dir, seed)
         self.weights = layout.seed_ae_weights(work_dir, seed)
+        self.shared = methods.shared_autoencoder_methods(recipe)
 
     def say(self, text):
         if self.verbose:
@@ -104,7 +106,7 @@ class Seed:
         if own:
             stored = self.state["config"].setdefault(methods.METHOD_PARAMS, {})
             stored.update(own)
-        todo = [m for m in todo_methods if not _done(self.state, m)]
+        todo = [m for m in todo_methods if not _done(self.state, m, self.shared)]
         if not todo:
             self.say(f"already done, skipped ({self.path})")
             return self.state
@@ -115,12 +117,12 @@ class Seed:
             labels = classical.cluster(x.reshape(len(x), -1), "kmeans", self.recipe["n_clusters"],
                                        random_state=self.seed, n_init=self.recipe["n_init"])
             self._record("kmeans_raw", y, labels, time.perf_counter() - start)
-        for method in (m for m in todo if m in methods.RAW_METHODS and m != "kmeans_raw"):
-            os.makedirs(self.work, exist_ok=True)
+        for method in (m for m in todo if m not in self.shared and m != "kmeans_raw"):
+            os.makedirs(self.work, exist_ok=True)  # the raw data, or an autoencoder of its own
             self._train(method, x, y, ae_weights=None)
-        if any(m not in methods.RAW_METHODS for m in todo):
+        if any(m in self.shared for m in todo):
             self._autoencoder_methods(x, y, todo_methods)
-        self.state["complete"] = all(_done(self.state, m) for m in todo_methods)
+        self.state["complete"] = all(_done(self.state, m, self.shared) for m in todo_methods)
         self._save()
         return self.state
 
@@ -129,7 +131,7 @@ class Seed:
         _check_work_folder(self.work, {"dataset": self.dataset, **self.recipe}, self.seed)
         if not os.path.isfile(self.weights):
             self._forget_results_of_lost_weights()
-        todo = [m for m in todo_methods if m not in self.state["metrics"]]
+        todo = [m for m in todo_methods if m not in self.state["metrics"] and m in self.shared]
         embedding_methods = [m for m in todo if m.startswith("ae_")]
         if embedding_methods or not os.path.isfile(self.weights):
             pretrained = os.path.isfile(self.weights)
@@ -155,7 +157,7 @@ class Seed:
                                                             self.recipe["n_clusters"], self.seed,
                                                             self.recipe["n_init"])
                 self._record(method, y, labels, seconds)
-        for method in (m for m in todo if m in methods.TRAINED and m not in methods.RAW_METHODS):
+        for method in (m for m in todo if m in methods.TRAINED):
             self._train(method, x, y, ae_weights=self.weights)
 
     def _train(self, method, x, y, ae_weights):
@@ -169,6 +171,9 @@ class Seed:
         if hasattr(fitted, "n_iter_"):
             self.state["throughput"][f"{method}_iterations_per_second"] = \
                 fitted.n_iter_ / seconds if seconds else None
+        if method not in self.shared and hasattr(fitted, "pretrain_"):  # its own autoencoder
+            self.state.setdefault("own_pretrain", {})[method] = fitted.pretrain_
+            seconds += fitted.seconds_["pretrain"]
         self._record(method, y, fitted.labels_, seconds)
 
     def _fit(self, method, x, y, checkpoint, ae_weights):
@@ -192,7 +197,7 @@ class Seed:
         """Results recorded from an autoencoder whose weights are gone (a new
         checkout: work/ is not in git) would mix with results from the new
         one in this seed's row: they run again on the new autoencoder."""
-        stale = [m for m in self.state["metrics"] if m not in methods.RAW_METHODS]
+        stale = [m for m in self.state["metrics"] if m in self.shared]
         if not stale:
             return
         self.say(f"{self.weights} is missing, so {', '.join(methods.NAMES[m] for m in stale)} "
@@ -217,19 +222,19 @@ class Seed:
         atomic_write_json(self.path, self.state)
 
 
-def _done(state, method):
+def _done(state, method, shared):
     """Whether ``state`` (a seed's JSON) holds ``method``'s result, or it cannot
-    have one: an autoencoder method on a seed whose pretraining collapsed."""
-    return method in state.get("metrics", {}) or (
-        method not in methods.RAW_METHODS and report.collapsed(state))
+    have one: a method of the ``shared`` autoencoder on a seed whose
+    pretraining collapsed."""
+    return method in state.get("metrics", {}) or (method in shared and report.collapsed(state))
 
 
-def _is_complete(out, seed, todo_methods):
+def _is_complete(out, seed, todo_methods, shared):
     state = read_json(layout.seed_file(out, seed)) or {}
-    return all(_done(state, m) for m in todo_methods)
+    return all(_done(state, m, shared) for m in todo_methods)
 
 
-def _time_left(out, seeds_left, todo_methods, work_dir):
+def _time_left(out, seeds_left, todo_methods, work_dir, shared):
     """Estimate the time the ``todo_methods`` still missing from ``seeds_left``
     take, from each method's mean time in the folder's seeds so far (and
     pretraining's, for a seed whose autoencoder is not in ``work_dir`` yet)."""
@@ -241,9 +246,9 @@ def _time_left(out, seeds_left, todo_methods, work_dir):
                 times.setdefault(stage, []).append(seconds)
     stages = []  # one list of stages to run per seed left
     for seed in seeds_left:
-        missing = [m for m in todo_methods if not _done(runs.get(seed, {}), m)]
+        missing = [m for m in todo_methods if not _done(runs.get(seed, {}), m, shared)]
         weights = layout.seed_ae_weights(work_dir, seed)
-        if any(m not in methods.RAW_METHODS for m in missing) and not os.path.isfile(weights):
+        if any(m in shared for m in missing) and not os.path.isfile(weights):
             missing.append("pretrain")
         if missing:
             stages.append(missing)

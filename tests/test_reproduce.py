@@ -217,6 +217,34 @@ def test_a_methods_own_parameters_are_recorded_and_kept(tmp_path, blobs):
         "method_params"] == both
 
 
+def test_a_method_with_an_autoencoder_of_its_own_does_not_take_the_shared_one(tmp_path,
+                                                                               scaled_blobs):
+    """VaDE(pretraining="sigmoid") pretrains its own autoencoder (Adam, not the
+    recipe's optimizer); the other methods of the seed share the recipe's."""
+    x, y = scaled_blobs
+    own = {"vade": {"pretraining": "sigmoid", "epochs": 1}}
+    run(tmp_path, methods=["kmeans_raw", "vade"], x=x, y=y, method_params=own,
+        pretrain_optimizer="sgd")
+    work = tmp_path / "results" / "work" / "seed_0"
+    assert not (work / "ae_weights.weights.h5").exists(), "no shared autoencoder was needed"
+    seed = json.loads((tmp_path / "results" / "seed_0.json").read_text())
+    assert seed["complete"] and "pretrain" not in seed
+    pretrained = seed["own_pretrain"]["vade"]
+    assert len(pretrained["loss"]) == RECIPE["pretrain_epochs"]
+    assert seed["params"]["vade"]["pretrain_optimizer"] is None  # Adam, its own
+    assert seed["seconds"]["vade"] >= pretrained["seconds"]
+    run(tmp_path, methods=["kmeans_raw", "vade", "ae_kmeans"], x=x, y=y, method_params=own,
+        pretrain_optimizer="sgd")
+    seed = json.loads((tmp_path / "results" / "seed_0.json").read_text())
+    assert (work / "ae_weights.weights.h5").exists()
+    assert seed["pretrain"]["loss"] != pretrained["loss"] and seed["own_pretrain"]["vade"] == pretrained
+    assert methods.shared_autoencoder_methods(own_recipe := {**methods.recipe_defaults(),
+                                                             "method_params": own}) \
+        == tuple(m for m in methods.METHODS if m not in (*methods.RAW_METHODS, "vade"))
+    assert methods.estimator("vade", own_recipe).pretrain_optimizer is None
+    assert "vade" in methods.shared_autoencoder_methods(methods.recipe_defaults())
+
+
 @pytest.mark.parametrize("methods,recipe,message", [
     (["deck"], {}, r"Expected methods from .*'dec'.*Received: methods=\['deck'\]"),
     (["dec"], {"maxiter": -1}, r"'maxiter' parameter of DEC must be an int in the range \[0, inf\)"),
@@ -271,7 +299,11 @@ def test_time_left_counts_only_what_each_seed_still_has_to_run(tmp_path):
         {"seed": 0, "metrics": {m: {} for m in seconds if m != "pretrain"}, "seconds": seconds}))
     (out / "seed_1.json").write_text(json.dumps(
         {"seed": 1, "metrics": {"kmeans_raw": {}, "rim": {}}, "seconds": {"kmeans_raw": 180.0}}))
-    left = reproduce._time_left
+    shared = methods.shared_autoencoder_methods(methods.recipe_defaults())
+
+    def left(*args):
+        return reproduce._time_left(*args, shared)
+
     # Seed 1 lacks IMSAT (600 s), seed 2 all three (K-means 120 s, the mean of 60 and 180).
     assert left(out, [1, 2], ["kmeans_raw", "rim", "imsat"], work).endswith(
         "2 seed(s) to run, ~24 min left by the times so far")

@@ -174,11 +174,20 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
     #: merged into clusters afterwards).
     _training_labels_are_clusters = True
 
+    #: The pretraining's loss and the autoencoder's output activation: the recipe's.
+    _pretraining_loss = "mse"
+    _output_activation = None
+
     def pretrain_optimizer_name(self):
         """``pretrain_optimizer`` with None resolved for the autoencoder."""
         if self.pretrain_optimizer is not None:
             return self.pretrain_optimizer
         return "adam" if self.autoencoder == "conv" else "sgd"
+
+    def uses_recipe_autoencoder(self):
+        """Whether the autoencoder is the recipe's (``reproduce`` then starts
+        this estimator from the seed's shared weights), not one of its own."""
+        return self._pretraining_loss == "mse" and self._output_activation is None
 
     def _check_x(self, X, reset):
         X = check_data(X, name="X", image_shaped=self.autoencoder == "conv")
@@ -218,7 +227,8 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
         """The tutorial's autoencoder with ``X``'s input size."""
         if self.autoencoder == "conv":
             return autoencoders.conv_autoencoder(input_shape=X.shape[1:])
-        return autoencoders.autoencoder((X.shape[1],) + tuple(autoencoders.DEC_DIMS[1:]))
+        return autoencoders.autoencoder((X.shape[1],) + tuple(autoencoders.DEC_DIMS[1:]),
+                                        output_activation=self._output_activation)
 
     def _augmentation(self, X, seed, stage):
         """The layer that transforms the batches of ``stage`` (``"pretraining"``,
@@ -241,7 +251,7 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
         callbacks = [training.EpochProgress(self.pretrain_epochs)] if self.verbose == 1 else []
         info = training.pretrain(
             ae, X, optimizer=training.pretrain_optimizer(self.pretrain_optimizer_name()),
-            epochs=self.pretrain_epochs, batch_size=self.batch_size,
+            loss=self._pretraining_loss, epochs=self.pretrain_epochs, batch_size=self.batch_size,
             verbose=2 if self.verbose >= 2 else 0, callbacks=callbacks,
             checkpoint_dir=None if progress is None else progress.directory,
             augmentation=augmentation)
