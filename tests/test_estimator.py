@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from deepcluster_keras import DEC, IDEC, metrics
+from deepcluster_keras import DEC, IDEC, autoencoders, metrics
 
 FAST = dict(pretrain_epochs=15, pretrain_optimizer="adam", batch_size=32, n_init=3, maxiter=60,
             update_interval=20, random_state=0)
@@ -195,6 +195,25 @@ def test_given_pretrained_weights_are_shared_and_not_trained_again(fitted, tmp_p
     # With no self-training the labels are the nearest centres: AE + K-means.
     np.testing.assert_array_equal(start.labels_, start.kmeans_labels_)
     np.testing.assert_array_equal(start.cluster_centers_, KMeans_centres(start, x))
+
+
+def test_the_saved_autoencoder_is_the_pretrained_one_not_the_self_trained(fitted, tmp_path):
+    """Self-training trains the encoder; the weights saved for another
+    estimator are those it started from, as a fit stopped after pretraining
+    has them (the same seed, so the same pretraining)."""
+    estimator, x, _ = fitted
+    assert estimator.n_iter_ > 0
+    saved, _ = autoencoders.autoencoder((5, 500, 500, 2000, 10))
+    saved.load_weights(estimator.save_autoencoder_weights(tmp_path / "ae.weights.h5"))
+    pretrained = DEC(3, **{**FAST, "maxiter": 0}).fit(x).autoencoder_
+    for a, b in zip(saved.get_weights(), pretrained.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    trained = estimator.autoencoder_.get_layer("encoder_0").get_weights()[0]
+    assert not np.allclose(saved.get_layer("encoder_0").get_weights()[0], trained)
+    # save() keeps the trained model only: a loaded estimator says so.
+    loaded = DEC.load(estimator.save(tmp_path / "saved"))
+    with pytest.raises(ValueError, match="call save_autoencoder_weights after fit, before save"):
+        loaded.save_autoencoder_weights(tmp_path / "again.weights.h5")
 
 
 def test_loaded_weights_that_give_one_output_are_named_in_a_warning(fitted, tmp_path):

@@ -213,6 +213,9 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
         self.pretrain_ = self._pretrained(ae, X, progress, say,
                                           augmentation=self._augmentation(X, seed, "pretraining"))
         self.seconds_["pretrain"] = self.pretrain_["seconds"]
+        # The training goes on from these weights (DEC's trains the encoder):
+        # kept for save_autoencoder_weights.
+        self._pretrained_weights = (X.shape[1:], ae.get_weights())
 
         say(f"K-means (n_init={self.n_init}) on the embedding")
         start = time.perf_counter()
@@ -284,8 +287,17 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
         return self.encoder_.predict(X, batch_size=PREDICT_BATCH_SIZE, verbose=0)
 
     def save_autoencoder_weights(self, path):
-        """Write the pretrained autoencoder's weights (``.weights.h5``), for
-        ``ae_weights=`` of another estimator."""
+        """Write the pretrained autoencoder's weights (``.weights.h5``), as
+        pretraining left them, before the method's training changed them:
+        for ``ae_weights=`` of another estimator, which then starts where
+        this one started."""
         check_is_fitted(self, "autoencoder_")
-        atomic_save(os.fspath(path), self.autoencoder_.save_weights)
+        if not hasattr(self, "_pretrained_weights"):
+            raise ValueError(
+                "This estimator was loaded from a folder, and save() keeps the trained model, not "
+                "the pretrained autoencoder: call save_autoencoder_weights after fit, before save.")
+        input_shape, weights = self._pretrained_weights
+        ae, _ = self._build_autoencoder(np.zeros((1, *input_shape), "float32"))
+        ae.set_weights(weights)
+        atomic_save(os.fspath(path), ae.save_weights)
         return path
