@@ -60,6 +60,23 @@ def test_dec_reproduction_over_five_seeds(shared_mnist):
                         f"{dec['median']:.3f}; AE + K-means median {ae_kmeans['median']:.3f}")
 
 
+@pytest.mark.reproduction
+def test_dec_da_separates_every_digit_on_every_seed(shared_mnist):
+    """DEC-DA with its authors' settings (issue 43) over seeds 0-4: runs or
+    continues ``$DEEPCLUSTER_DEC_DA_DIR`` (default ``results/mnist-dec-da``;
+    two to four hours a seed on two CPU cores), then asks of every seed what
+    the faithful DEC reaches on 6 of 15: ACC >= 0.97 (the authors report
+    0.985 as a mean of five)."""
+    out = os.environ.get("DEEPCLUSTER_DEC_DA_DIR", str(REPO / "results" / "mnist-dec-da"))
+    summary = reproduce.reproduce({"augment": True, "pretrain_epochs": 500, "maxiter": 20000},
+                                  seeds=[0, 1, 2, 3, 4], dataset="mnist",
+                                  data_dir=str(shared_mnist), out=out)
+    assert {0, 1, 2, 3, 4} <= set(summary["complete_seeds"])
+    acc = {seed: round(m["acc"], 3) for seed, m in summary["methods"]["dec"]["per_seed"].items()}
+    short = {seed: a for seed, a in acc.items() if a < 0.97}
+    assert not short, f"DEC-DA below 0.97 on seeds {short} (every seed: {acc})"
+
+
 #: A seed of results/mnist that reached the tutorial's figures (DEC 0.963, AE + K-means 0.912).
 PINNED_SEED = 4
 
