@@ -141,6 +141,8 @@ def _summary(out, seeds):
                         augment=recipe.get("augment", False), recorded=set(recorded))
     summary = {"seeds": sorted(runs), "complete_seeds": sorted(s for s, r in runs.items() if r["complete"]),
                "recipe": {**recipe, "n_samples": next((r["n_samples"] for r in runs.values()), None)},
+               # Methods that pretrained an autoencoder of their own (reproduce.Seed._train).
+               "own_autoencoder": sorted({m for r in runs.values() for m in r.get("own_pretrain", {})}),
                "methods": {}}
     for method in METHODS:
         per_seed = {s: r["metrics"][method] for s, r in runs.items() if method in r["metrics"]}
@@ -180,12 +182,18 @@ def _warn_mixed_recipes(out, runs):
                 "Keep one recipe per folder.", stacklevel=3)
 
 
-def _recipe_line(recipe, methods_=()):
+def _recipe_line(recipe, methods_=(), own_autoencoder=()):
     if not recipe:
         return ""
     if methods_ and all(m in RAW_METHODS for m in methods_):
         return (f"{recipe['dataset']} ({recipe['n_samples']} samples), the raw data (no "
                 "autoencoder), each method with its own defaults" + _own_params_note(recipe, ", except "))
+    if methods_ and all(m in RAW_METHODS or m in own_autoencoder for m in methods_):
+        return (f"{recipe['dataset']} ({recipe['n_samples']} samples), "
+                + ", ".join(NAMES[m] for m in methods_ if m in own_autoencoder)
+                + f" pretraining an autoencoder of its own ({recipe['autoencoder']}, "
+                f"{recipe['pretrain_epochs']} epochs), each method with its own defaults"
+                + _own_params_note(recipe, ", except "))
     return (f"{recipe['dataset']} ({recipe['n_samples']} samples), {recipe['autoencoder']} autoencoder, "
             f"{recipe['pretrain_epochs']} pretraining epochs ({recipe['pretrain_optimizer']}), "
             f"self-training with {recipe['optimizer']}, maxiter {recipe['maxiter']}, "
@@ -204,7 +212,9 @@ def _own_params_note(recipe, prefix, method=None):
 
 def markdown_table(summary):
     mixed = any(entry["mixed_classes"] for entry in summary["methods"].values())
-    lines = [f"Recipe: {_recipe_line(summary['recipe'], summary['methods'])}", "",
+    recipe_line = _recipe_line(summary["recipe"], summary["methods"],
+                               summary.get("own_autoencoder", ()))
+    lines = [f"Recipe: {recipe_line}", "",
              "| method | seeds | ACC per seed | ACC min / median / max | ACC mean ± std "
              "| NMI median | ARI median | published ACC |" + (" classes mixed up, per seed |" * mixed),
              "| --- " * (8 + mixed) + "|"]

@@ -223,8 +223,10 @@ def test_a_method_with_an_autoencoder_of_its_own_does_not_take_the_shared_one(tm
     recipe's optimizer); the other methods of the seed share the recipe's."""
     x, y = scaled_blobs
     own = {"vade": {"pretraining": "sigmoid", "epochs": 1}}
-    run(tmp_path, methods=["kmeans_raw", "vade"], x=x, y=y, method_params=own,
-        pretrain_optimizer="sgd")
+    summary = run(tmp_path, methods=["kmeans_raw", "vade"], x=x, y=y, method_params=own,
+                  pretrain_optimizer="sgd")
+    assert summary["markdown"].startswith(
+        "Recipe: blobs (120 samples), VaDE pretraining an autoencoder of its own (dense, 2 epochs)")
     work = tmp_path / "results" / "work" / "seed_0"
     assert not (work / "ae_weights.weights.h5").exists(), "no shared autoencoder was needed"
     seed = json.loads((tmp_path / "results" / "seed_0.json").read_text())
