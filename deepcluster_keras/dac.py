@@ -26,6 +26,8 @@ the scores). ``docs/information.md`` has the comparison line by line and
 what differs.
 """
 
+import time
+
 import keras
 import numpy as np
 from keras import ops
@@ -212,7 +214,7 @@ def predict(net, x, batch_size=SCORE_BATCH_SIZE):
 
 def train(model, net, x, y=None, *, epochs=20, chunk_size=1000, passes=5, batch_size=128,
           threshold_start=THRESHOLD_START, threshold_end=THRESHOLD_END, seed=0, verbose=1,
-          checkpoint_dir=None, callbacks=None):
+          checkpoint_dir=None, callbacks=None, progress_seconds=60.0):
     """Train a :func:`build_pair_model` model as the authors' code: per epoch,
     per chunk of ``chunk_size`` images in order, the pair labels from ``net``
     on the clean chunk, then ``passes`` passes over it in shuffled batches of
@@ -224,7 +226,9 @@ def train(model, net, x, y=None, *, epochs=20, chunk_size=1000, passes=5, batch_
     model's augmentation layer, whose state is saved with it. With
     ``checkpoint_dir`` the model, its optimizer and the history are saved
     after every epoch, and a call with the same settings continues there.
-    ``callbacks``: Keras callbacks told of each epoch's end.
+    ``callbacks``: Keras callbacks told of each epoch's end. With ``verbose``,
+    an epoch that runs longer than ``progress_seconds`` (MNIST-70k's take half
+    an hour on two cores) says how far it is, at most once that often.
 
     Returns an :class:`~deepcluster_keras.training.EpochTraining` whose
     ``history`` has one entry for the start (epoch 0) and one per epoch:
@@ -243,7 +247,12 @@ def train(model, net, x, y=None, *, epochs=20, chunk_size=1000, passes=5, batch_
     def train_epoch(epoch, labels):
         th = threshold(epoch, epochs, threshold_start, threshold_end)
         losses, same = [], []
+        started = said = time.monotonic()
         for chunk in range(n_chunks):
+            if verbose and chunk and time.monotonic() - said >= progress_seconds:
+                said = time.monotonic()
+                print(f"     epoch {epoch + 1}: chunk {chunk}/{n_chunks}  loss "
+                      f"{np.mean(losses):.4f}  {(said - started) / 60:.1f} min", flush=True)
             xs = x[chunk * chunk_size:(chunk + 1) * chunk_size]
             targets = pair_labels(predict(net, xs, LABEL_BATCH_SIZE), th)
             same.append(float(targets.mean()))

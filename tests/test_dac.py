@@ -145,6 +145,25 @@ def test_chunks_are_labelled_once_from_clean_images_then_passed_over(digit_image
     assert 0 < history["same_pairs"][1] < 1
 
 
+def test_a_long_epoch_says_how_far_it_is(digit_images, capsys):
+    """MNIST-70k's epochs take half an hour: with ``verbose`` an epoch longer
+    than ``progress_seconds`` prints its chunk, at most once that often."""
+    x = digit_images[0][:300]
+    net = dac.build_dac_network((8, 8, 1), 4, padding="same", seed=0)
+    pairs = dac.build_pair_model(net, dac.augmentation(seed=0))
+    pairs.compile(optimizer=dac.optimizer(), loss="mse")
+    common = dict(epochs=1, chunk_size=100, passes=1, batch_size=50, seed=0)
+    dac.train(pairs, net, x, verbose=1, progress_seconds=0, **common)
+    lines = capsys.readouterr().out.splitlines()
+    progress = [line.split("  loss")[0].strip() for line in lines if "chunk" in line]
+    assert progress == ["epoch 1: chunk 1/3", "epoch 1: chunk 2/3"]
+    assert any(line.strip().startswith("epoch 1/1") for line in lines)
+    dac.train(pairs, net, x, verbose=1, **common)  # short epochs: one line each
+    assert "chunk" not in capsys.readouterr().out
+    dac.train(pairs, net, x, verbose=0, progress_seconds=0, **common)
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_clusters_scikit_learns_digits(digit_images, tmp_path):
     """The estimator on the 8x8 digits ("same" padding), three epochs of six
