@@ -215,11 +215,12 @@ def estimator(method, recipe, **settings):
     params.update({k: tuple(v) if isinstance(v, list) else v for k, v in own.items()})
     if method not in TRAINED:
         params["maxiter"] = 0
-    fitted = cls(**params)
-    if REGISTRY[method].autoencoder and not fitted.uses_recipe_autoencoder() \
-            and "pretrain_optimizer" not in own:
-        fitted.set_params(pretrain_optimizer=None)  # the recipe's is not its own autoencoder's
-    return fitted
+    made = cls(**params)
+    if REGISTRY[method].autoencoder and not made.uses_recipe_autoencoder():
+        # The recipe's pretraining optimizer is the shared autoencoder's; one of
+        # the estimator's own keeps the estimator's choice (VaDE's: Adam).
+        made.set_params(pretrain_optimizer=None)
+    return made
 
 
 def shared_autoencoder_methods(recipe):
