@@ -69,7 +69,8 @@ def reproduce(recipe=None, seeds=(0, 1, 2, 3, 4), *, dataset="mnist", data_dir=N
     for done, seed in enumerate(seeds):
         if not _is_complete(out, seed, todo_methods, shared):
             say(_time_left(out, seeds[done:], todo_methods, work_dir, shared), flush=True)
-        Seed(recipe, dataset, seed, out, work_dir, verbose, callbacks).run(x, y, todo_methods)
+        Seed(recipe, dataset, seed, out, work_dir, verbose, shared, callbacks).run(
+            x, y, todo_methods)
         say(f"== seed {seed} done ({done + 1}/{len(seeds)})", flush=True)
         summary = report.summarize(out)  # every seed in the folder, growing seed by seed
     say(summary["markdown"])
@@ -80,13 +81,13 @@ class Seed:
     """One seed's results in ``<out>/seed_<seed>.json``, its weights and
     checkpoints in ``<work_dir>/seed_<seed>``."""
 
-    def __init__(self, recipe, dataset, seed, out, work_dir, verbose, callbacks=None):
+    def __init__(self, recipe, dataset, seed, out, work_dir, verbose, shared, callbacks=None):
         self.recipe, self.dataset, self.seed, self.verbose = recipe, dataset, seed, verbose
         self.callbacks = callbacks
         self.path = layout.seed_file(out, seed)
         self.work = layout.seed_work_dir(work_dir, seed)
         self.weights = layout.seed_ae_weights(work_dir, seed)
-        self.shared = methods.shared_autoencoder_methods(recipe)
+        self.shared = shared  # methods.shared_autoencoder_methods(recipe), worked out once
 
     def say(self, text):
         if self.verbose:
