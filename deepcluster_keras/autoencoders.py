@@ -7,6 +7,7 @@ layers with the autoencoder, so pretraining one trains the other.
 import os
 import warnings
 
+import h5py
 import keras
 from keras import layers
 
@@ -214,12 +215,26 @@ def decoder(autoencoder, encoder):
     return keras.Model(z, h, name="decoder")
 
 
+#: The attribute of a ``.weights.h5`` file, written by
+#: :func:`deepcluster_keras.persistence.save_autoencoder_weights`, that names the output activation the
+#: weights were trained for: a linear and a sigmoid output have the same
+#: shapes, so Keras alone would load one into the other without a word.
+OUTPUT_ATTRIBUTE = "deepcluster_keras_output_activation"
+
+
+def output_activation(model):
+    """The name of the activation of ``model``'s output layer ("linear" for none)."""
+    return model.layers[-1].get_config().get("activation") or "linear"
+
+
 def load_autoencoder_weights(model, path):
     """Load pretrained weights into ``model``, checking they fit.
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError``, with
     the file and the model named, when the weights belong to another
-    architecture.
+    architecture or were pretrained for another output activation (the
+    mark :func:`~deepcluster_keras.persistence.save_autoencoder_weights`
+    writes; files without it load unchecked).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -229,10 +244,13 @@ def load_autoencoder_weights(model, path):
             "pretrain."
         )
     try:
+        with h5py.File(path, "r") as f:
+            saved = f.attrs.get(OUTPUT_ATTRIBUTE)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Keras warns, then raises, on a mismatch
-            model.load_weights(path)
-    except Exception as error:  # ValueError or KeyError, varying by Keras version
+            if saved is None or str(saved) == output_activation(model):
+                model.load_weights(path)
+    except Exception as error:  # OSError, ValueError or KeyError, varying by Keras version
         raise ValueError(
             f"The weights in ae_weights={path!r} cannot be loaded into the "
             f"autoencoder {model.name!r} with input shape {model.input_shape}: "
@@ -240,3 +258,11 @@ def load_autoencoder_weights(model, path):
             "damaged. Pretrain again, or pass the weights saved for this dataset "
             f"and autoencoder. ({type(error).__name__}: {str(error)[:200]})"
         ) from None
+    if saved is not None and str(saved) != output_activation(model):
+        raise ValueError(
+            f"The weights in ae_weights={path!r} were pretrained for a {saved} output, and the "
+            f"autoencoder {model.name!r} has a {output_activation(model)} output: the decoder "
+            "would start from weights trained for another output. Pass weights pretrained for "
+            "this estimator's output (VaDE(pretraining='sigmoid') makes a sigmoid output, the "
+            "others a linear one), or leave ae_weights out to pretrain."
+        )

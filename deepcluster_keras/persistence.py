@@ -4,6 +4,8 @@ and the checkpoints that let pretraining, self-training and an estimator's
 
 - :func:`atomic_save`, :func:`atomic_write_json`: a reader never sees a
   partial file, an interrupted save leaves the previous one.
+- :func:`save_autoencoder_weights`: pretrained weights, marked with the
+  output activation they were trained for.
 - :class:`PretrainCheckpoint`: model and optimizer every few epochs.
 - :class:`SelfTrainingCheckpoint`: model, optimizer and the loop's state at
   a target update; :class:`EpochCheckpoint` the same after each epoch of
@@ -18,10 +20,12 @@ import os
 import time
 import zipfile
 
+import h5py
 import keras
 import numpy as np
 
-from deepcluster_keras.autoencoders import load_autoencoder_weights
+from deepcluster_keras.autoencoders import (OUTPUT_ATTRIBUTE, load_autoencoder_weights,
+                                            output_activation)
 from deepcluster_keras.layers import ClusteringLayer
 from deepcluster_keras.validation import check_writable_dir
 
@@ -51,6 +55,20 @@ def atomic_save(path, save):
     tmp = os.path.join(directory, "tmp_" + name)
     save(tmp)
     os.replace(tmp, path)
+
+
+def save_autoencoder_weights(model, path):
+    """Write ``model``'s weights to ``path`` (``.weights.h5``) in one step,
+    marked with the output activation they were trained for, which
+    :func:`~deepcluster_keras.autoencoders.load_autoencoder_weights` checks."""
+
+    def save(tmp):
+        model.save_weights(tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs[OUTPUT_ATTRIBUTE] = output_activation(model)
+
+    atomic_save(os.fspath(path), save)
+    return path
 
 
 def _write_text(path, text):
@@ -357,7 +375,7 @@ class FitProgress:
         return {**self.state["pretrain"], "loaded_from": self.weights}
 
     def save_pretrained(self, ae, info):
-        atomic_save(self.weights, ae.save_weights)
+        save_autoencoder_weights(ae, self.weights)
         self.state["pretrain"] = info
         atomic_write_json(self.stamp_path, self.state)
 

@@ -1,12 +1,15 @@
 import hashlib
 import json
 
+import h5py
 import keras
 import numpy as np
 import pytest
 
 from deepcluster_keras import DEC, autoencoder, conv_autoencoder, training
-from deepcluster_keras.autoencoders import WEIGHTS_VERSION, load_autoencoder_weights
+from deepcluster_keras.autoencoders import (OUTPUT_ATTRIBUTE, WEIGHTS_VERSION,
+                                            load_autoencoder_weights, output_activation)
+from deepcluster_keras.persistence import save_autoencoder_weights
 
 
 def test_dense_autoencoder_is_the_tutorials():
@@ -57,6 +60,28 @@ def test_weights_round_trip_and_mismatch(tmp_path):
         load_autoencoder_weights(other, path)
     with pytest.raises(FileNotFoundError, match="No weights file at ae_weights="):
         load_autoencoder_weights(other, tmp_path / "missing.weights.h5")
+
+
+def test_weights_for_another_output_are_refused(tmp_path):
+    """A linear and a sigmoid output have the same shapes: the saved weights
+    name theirs, and loading them into the other output is an error."""
+    sigmoid, _ = autoencoder((64, 32, 8), output_activation="sigmoid")
+    linear, _ = autoencoder((64, 32, 8))
+    assert (output_activation(sigmoid), output_activation(linear)) == ("sigmoid", "linear")
+    assert output_activation(conv_autoencoder((28, 28, 1))[0]) == "linear"
+    path = save_autoencoder_weights(sigmoid, tmp_path / "sigmoid.weights.h5")
+    again, _ = autoencoder((64, 32, 8), output_activation="sigmoid")
+    load_autoencoder_weights(again, path)
+    for a, b in zip(sigmoid.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"sigmoid.weights.h5' were pretrained for a sigmoid "
+                                         r"output, and the autoencoder 'AE' has a linear output"):
+        load_autoencoder_weights(linear, path)
+    # Weights saved by Keras alone (older runs) carry no mark and load as before.
+    linear.save_weights(tmp_path / "plain.weights.h5")
+    load_autoencoder_weights(again, tmp_path / "plain.weights.h5")
+    with h5py.File(path, "r") as f:
+        assert f.attrs[OUTPUT_ATTRIBUTE] == "sigmoid"
 
 
 def test_layers_start_from_independent_weights():

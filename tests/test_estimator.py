@@ -205,6 +205,10 @@ def test_the_saved_autoencoder_is_the_pretrained_one_not_the_self_trained(fitted
     assert estimator.n_iter_ > 0
     saved, _ = autoencoders.autoencoder((5, 500, 500, 2000, 10))
     saved.load_weights(estimator.save_autoencoder_weights(tmp_path / "ae.weights.h5"))
+    # Marked with the output it was pretrained for, which the loader checks.
+    sigmoid, _ = autoencoders.autoencoder((5, 500, 500, 2000, 10), output_activation="sigmoid")
+    with pytest.raises(ValueError, match="pretrained for a linear output"):
+        autoencoders.load_autoencoder_weights(sigmoid, tmp_path / "ae.weights.h5")
     pretrained = DEC(3, **{**FAST, "maxiter": 0}).fit(x).autoencoder_
     for a, b in zip(saved.get_weights(), pretrained.get_weights()):
         np.testing.assert_array_equal(a, b)

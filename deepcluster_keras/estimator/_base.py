@@ -18,8 +18,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deepcluster_keras import autoencoders, dec, training
 from deepcluster_keras.training import PREDICT_BATCH_SIZE
-from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, FitProgress, atomic_save,
-                                           atomic_write_json, load_keras_model)
+from deepcluster_keras.persistence import (AE_WEIGHTS_FILE, FitProgress, atomic_write_json,
+                                           load_keras_model, save_autoencoder_weights)
 from deepcluster_keras.validation import (check_data, check_labels, check_n_samples,
                                           check_writable_dir)
 
@@ -299,5 +299,4 @@ class _AutoencoderClustering(_Saved, ClusterMixin, TransformerMixin, BaseEstimat
         input_shape, weights = self._pretrained_weights
         ae, _ = self._build_autoencoder(np.zeros((1, *input_shape), "float32"))
         ae.set_weights(weights)
-        atomic_save(os.fspath(path), ae.save_weights)
-        return path
+        return save_autoencoder_weights(ae, path)

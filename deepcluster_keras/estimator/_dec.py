@@ -39,7 +39,8 @@ class DEC(_AutoencoderClustering):
         Start from these pretrained autoencoder weights (a
         ``.weights.h5`` file, e.g. one ``save_autoencoder_weights`` wrote)
         instead of pretraining: several methods can then share one
-        autoencoder.
+        autoencoder. Weights pretrained for another output (the sigmoid of
+        ``VaDE(pretraining="sigmoid")``) are refused with a ``ValueError``.
     pretrain_epochs : int, default=300
     pretrain_optimizer : {"sgd", "adam"} or None, default=None
         None: "sgd", SGD(1.0, momentum 0.9) as the DEC tutorial, for the
