@@ -6,7 +6,8 @@
 Reads ``training.dac.history`` of every ``seed_N.json`` in the ``reproduce``
 folder (and, with ``--running WORK_DIR``, the checkpointed history of the
 seeds still training there: ``reproduce --work-dir``) and draws each seed's
-ACC after every epoch (0: before training)
+ACC after every epoch (0: before training), on the whole scale and from
+epoch 1 on a scale that shows the third decimal,
 beside ``log_acc`` of the DAC figure in ``published.json`` (MNIST/mnist.log of
 github vector-1127/DAC). Prints a line per seed: ACC after epochs 1, 3 and
 the last, against the log's. Runs in seconds.
@@ -33,16 +34,23 @@ def main():
                         help="also the seeds still training in this work folder")
     args = parser.parse_args()
     log = report.published("mnist")["dac"]["log_acc"]
-    _, ax = plt.subplots(figsize=(6.5, 4))
-    ax.plot(range(len(log)), log, color="black", marker="o", label="the authors' log")
+    _, (ax, zoom) = plt.subplots(1, 2, figsize=(11, 4))
+    curves = [("the authors' log", list(range(len(log))), log, dict(color="black", marker="o"))]
     print("log: " + ", ".join(f"epoch {e} {log[e]:.4f}" for e in (1, 3, len(log) - 1)))
     for label, history in histories(args.folder, args.running):
         epochs, acc = history["epoch"], history["acc"]
-        ax.plot(epochs, acc, marker=".", label=label)
+        curves.append((label, epochs, acc, dict(marker=".")))
         shown = sorted({e for e in (1, 3, epochs[-1]) if e in epochs})
         print(f"{label}: " + ", ".join(f"epoch {e} {acc[epochs.index(e)]:.4f}" for e in shown))
+    for label, epochs, acc, style in curves:
+        ax.plot(epochs, acc, label=label, **style)
+        zoom.plot(epochs[1:], acc[1:], label=label, **style)
     ax.set(xlabel="epoch", ylabel="ACC", title="DAC on MNIST-70k", ylim=(0, 1))
     ax.legend(loc="lower right")
+    low = min(min(acc[1:]) for _, _, acc, _ in curves if len(acc) > 1)
+    zoom.set(xlabel="epoch", ylabel="ACC", title="from epoch 1", xlim=(0.5, len(log) - 0.5),
+             ylim=(min(0.95, low - 0.005), 1.0))
+    zoom.grid(alpha=0.3)
     if args.out:
         print(f"wrote {plots.save_figure(ax, args.out, dpi=90)}")
 
