@@ -94,7 +94,7 @@ def test_05_vade_and_som(tmp_path, monkeypatch):
     assert s["units_used"] >= 40
 
 
-@pytest.mark.slow(seconds=156)
+@pytest.mark.slow(seconds=141)
 def test_06_without_kmeans(tmp_path, monkeypatch):
     s = execute("06_without_kmeans.ipynb", tmp_path, monkeypatch)
     # Measured (2026-12-03, Intel Xeon VM, 2 threads, one inter-op thread as the
