@@ -63,7 +63,8 @@ class VaDE(_AutoencoderClustering):
         ``"sigmoid"``: an autoencoder of its own with the authors' sigmoid
         output, pretrained on binary cross-entropy, with Adam unless
         ``pretrain_optimizer`` says otherwise (our choice: their training is
-        not released); ``ae_weights`` must then come from such an autoencoder.
+        not released); ``ae_weights`` must then come from such an autoencoder
+        (a file the library wrote for a linear output is refused).
         On MNIST-test (30 pretraining epochs, five seeds) VaDE reached 0.700
         from it, 0.553 from the recipe's (docs/vade-desom.md); MNIST-70k is
         not measured yet.
