@@ -246,9 +246,11 @@ def load_autoencoder_weights(model, path):
     try:
         with h5py.File(path, "r") as f:
             saved = f.attrs.get(OUTPUT_ATTRIBUTE)
+        expected = output_activation(model)
+        other_output = saved is not None and str(saved) != expected
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Keras warns, then raises, on a mismatch
-            if saved is None or str(saved) == output_activation(model):
+            if not other_output:
                 model.load_weights(path)
     except Exception as error:  # OSError, ValueError or KeyError, varying by Keras version
         raise ValueError(
@@ -258,10 +260,10 @@ def load_autoencoder_weights(model, path):
             "damaged. Pretrain again, or pass the weights saved for this dataset "
             f"and autoencoder. ({type(error).__name__}: {str(error)[:200]})"
         ) from None
-    if saved is not None and str(saved) != output_activation(model):
+    if other_output:
         raise ValueError(
             f"The weights in ae_weights={path!r} were pretrained for a {saved} output, and the "
-            f"autoencoder {model.name!r} has a {output_activation(model)} output: the decoder "
+            f"autoencoder {model.name!r} has a {expected} output: the decoder "
             "would start from weights trained for another output. Pass weights pretrained for "
             "this estimator's output (VaDE(pretraining='sigmoid') makes a sigmoid output, the "
             "others a linear one), or leave ae_weights out to pretrain."
