@@ -32,6 +32,16 @@ def _int_at_least(minimum):
 _at_least_0, _at_least_1 = _int_at_least(0), _int_at_least(1)
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
 def _param(text):
     """``[METHOD.]NAME=VALUE`` to ``(method or None, name, value)``; the value a
     Python literal (``10``, ``0.5``, ``8,8`` or ``(8, 8)``, ``None``) or else a
@@ -72,6 +82,9 @@ _RECIPE_FLAGS = (
     ("optimizer", dict(choices=("sgd", "adam")),
      "self-training's optimizer: sgd: SGD(0.01, momentum 0.9) as the DEC tutorial; adam: "
      "Adam() as the IDEC code for MNIST and DCEC"),
+    ("learning_rate", dict(type=_positive_float),
+     "self-training's learning rate instead of the optimizer's (sgd 0.01, adam 0.001); "
+     "FcIDEC-DA as its authors ran it: --method idec --augment --learning-rate 1.0"),
     ("gamma", dict(type=float), "IDEC's weight of the clustering loss"),
     ("augment", dict(action="store_true"),
      "DEC-DA: pretrain and self-train on randomly shifted and rotated images (DEC and IDEC; "

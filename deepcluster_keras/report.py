@@ -196,10 +196,16 @@ def _recipe_line(recipe, methods_=(), own_autoencoder=()):
                 + _own_params_note(recipe, ", except "))
     return (f"{recipe['dataset']} ({recipe['n_samples']} samples), {recipe['autoencoder']} autoencoder, "
             f"{recipe['pretrain_epochs']} pretraining epochs ({recipe['pretrain_optimizer']}), "
-            f"self-training with {recipe['optimizer']}, maxiter {recipe['maxiter']}, "
+            f"self-training with {recipe['optimizer']}{_learning_rate_note(recipe)}, maxiter {recipe['maxiter']}, "
             f"update_interval {recipe['update_interval']}, tol {recipe['tol']}"
             + (", images shifted and rotated in both stages (DEC-DA)" if recipe.get("augment") else "")
             + _own_params_note(recipe, "; "))
+
+
+def _learning_rate_note(recipe):
+    """A self-training learning rate other than the optimizer's default (FcIDEC-DA's 1.0)."""
+    rate = recipe.get("learning_rate")
+    return "" if rate is None else f" (learning rate {rate})"
 
 
 def _own_params_note(recipe, prefix, method=None):
@@ -315,6 +321,8 @@ def _self_training_note(recipe):
     """Only self-training settings other than the tutorial's are named."""
     defaults = recipe_defaults()
     notes = [f"{recipe['optimizer']} self-training"] if recipe["optimizer"] != defaults["optimizer"] else []
+    if recipe.get("learning_rate") is not None:
+        notes.append(f"learning rate {recipe['learning_rate']}")
     notes += [f"{key} {recipe[key]}" for key in ("maxiter", "update_interval", "tol")
               if recipe[key] != defaults[key]]
     return "".join(f", {note}" for note in notes)

@@ -261,10 +261,17 @@ def _time_left(out, seeds_left, todo_methods, work_dir, shared):
     return f"== {len(stages)} seed(s) to run, ~{left / 60:.0f} min left by the times so far"
 
 
+#: Recipe parameters added after work folders were named: at these values they
+#: are left out of the checkpoint's name, so that running work keeps its folder.
+_NAMED_ONLY_WHEN_SET = {"learning_rate": None}
+
+
 def _checkpoint_name(method, recipe):
     """Self-training resumes from a checkpoint in the seed's work folder. Folders
     sharing a work folder (``work_dir``) share it only when their recipes
     agree, and then their runs are the same run."""
+    recipe = {k: v for k, v in recipe.items()
+              if k not in _NAMED_ONLY_WHEN_SET or v != _NAMED_ONLY_WHEN_SET[k]}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     return f"self_training_{method}_{digest}"
 

@@ -28,7 +28,7 @@ def test_help_documents_every_command_and_option(capsys):
     text = help_text(capsys, "run")
     for option in ("--dataset", "--seed", "--pretrain-epochs", "--maxiter", "--update-interval",
                    "--tol", "--batch-size", "--autoencoder", "--data-dir", "--out", "--method",
-                   "--ae-weights", "--n-clusters", "--optimizer", "--gamma", "mnist_test", "fashion_mnist"):
+                   "--ae-weights", "--n-clusters", "--optimizer", "--learning-rate", "--gamma", "mnist_test", "fashion_mnist"):
         assert option in text
     assert "(default: 8000)" in text and "(default: 140)" in text and "(default: 0.001)" in text
     text = help_text(capsys, "reproduce")
@@ -54,6 +54,11 @@ def test_bad_input_exits_with_message(tmp_path, capsys):
         assert exit_.value.code == 2
         # The message names the flag the user typed.
         assert f"argument {flag}: expected an integer >= {minimum}, got '{value}'" in \
+            capsys.readouterr().err
+    for value in ("0", "-1", "x", "inf"):
+        with pytest.raises(SystemExit):
+            cli.main(["run", "--learning-rate", value, "--out", str(tmp_path)])
+        assert f"argument --learning-rate: expected a number > 0, got '{value}'" in \
             capsys.readouterr().err
     for command in ("run", "reproduce"):
         code = cli.main([command, "--dataset", "mnist_test", "--data-dir", str(tmp_path), "--out",

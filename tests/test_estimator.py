@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import keras
@@ -5,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
@@ -169,6 +171,13 @@ def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches
         DEC(3, checkpoint_dir=str(folder), **{**params, "alpha": 2.0}).fit(x, y)
     with pytest.raises(ValueError, match=r"\(class, params differ\)"):
         IDEC(3, checkpoint_dir=str(folder), **params).fit(x, y)
+    # A stamp written before learning_rate existed names the same fit: the
+    # parameter counts at its default (None); another value is another fit.
+    stamp = json.loads((folder / "fit.json").read_text())
+    del stamp["params"]["learning_rate"]
+    (folder / "fit.json").write_text(json.dumps(stamp))
+    with pytest.raises(ValueError, match=r"holds the progress of another fit \(params differ\)"):
+        DEC(3, checkpoint_dir=str(folder), **{**params, "learning_rate": 0.5}).fit(x, y)
 
     def no_pretraining(*args, **kwargs):
         raise AssertionError("pretrained again")
@@ -181,6 +190,21 @@ def test_interrupted_fit_continues_from_checkpoint_dir(fitted, tmp_path, batches
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
     np.testing.assert_allclose(resumed.history_["delta_label"], whole.history_["delta_label"])
     assert not folder.exists(), "emptied when fit finishes"
+
+
+def test_learning_rate_sets_self_trainings_rate(fitted, tmp_path):
+    """FcIDEC-DA's SGD(1.0) and any other rate; None keeps each optimizer's."""
+    estimator, x, _ = fitted
+    path = estimator.save_autoencoder_weights(tmp_path / "ae.weights.h5")
+    settings = {**FAST, "maxiter": 2, "ae_weights": str(path)}
+    for params, name, rate in [({}, "SGD", 0.01), ({"learning_rate": 1.0}, "SGD", 1.0),
+                               ({"optimizer": "adam"}, "Adam", 0.001),
+                               ({"optimizer": "adam", "learning_rate": 0.02}, "Adam", 0.02)]:
+        optimizer = IDEC(3, **settings, **params).fit(x).model_.optimizer
+        assert type(optimizer).__name__ == name
+        assert float(optimizer.learning_rate) == pytest.approx(rate), params
+    with pytest.raises(InvalidParameterError, match="'learning_rate' parameter of DEC"):
+        DEC(3, learning_rate=0.0).fit(x)
 
 
 def test_given_pretrained_weights_are_shared_and_not_trained_again(fitted, tmp_path, monkeypatch):

@@ -132,7 +132,8 @@ def test_summary_says_which_classes_each_seed_mixed_up(tmp_path):
 
 def test_comparison_table_over_folders(tmp_path, capsys):
     # Self-training settings other than the tutorial's are named in the row.
-    changed = {"a": {}, "b": {"optimizer": "adam", "maxiter": 20000}, "mnist": {}}
+    changed = {"a": {}, "b": {"optimizer": "adam", "learning_rate": 0.02, "maxiter": 20000},
+               "mnist": {}}
     for name, accs in (("a", (0.5, 0.7)), ("b", (0.9, 0.9)), ("mnist", (0.8, 0.9))):
         for seed, acc in enumerate(accs):
             write_seed(tmp_path / name, seed, {"dec": acc, "idec": acc}, dataset=name,
@@ -141,7 +142,7 @@ def test_comparison_table_over_folders(tmp_path, capsys):
     assert cli.main(["table"] + folders) == 0
     table = capsys.readouterr().out
     assert f"| {tmp_path / 'a'} | a | conv, 7 epochs | DEC | 2 | 0.600 ± 0.100 (0.500-0.700) | 0.550 | 0.560 |  |" in table
-    assert (f"| {tmp_path / 'b'} | b | conv, 7 epochs, adam self-training, maxiter 20000 | DEC | 2 | "
+    assert (f"| {tmp_path / 'b'} | b | conv, 7 epochs, adam self-training, learning rate 0.02, maxiter 20000 | DEC | 2 | "
             "0.900 ± 0.000 (0.900-0.900) |") in table
     # The published figure of the recipe's dataset and autoencoder: DCEC's (a convolutional
     # IDEC), not DEC's 0.962 nor the dense IDEC's 0.881.

@@ -75,6 +75,17 @@ def test_self_training_checkpoints_in_the_seed_work_folder_by_recipe(tmp_path, s
     assert not any(os.path.exists(f) for _, _, f in folders), "removed when done"
 
 
+def test_checkpoint_names_outlive_parameters_added_to_the_recipe():
+    """A parameter added to the recipe must not rename the checkpoints of work
+    under way: at its default it is left out of the name. The name below is
+    that of DAC's MNIST-70k run of issue 41 (the tutorial's recipe)."""
+    recipe = methods.resolved_recipe({**methods.recipe_defaults(), "n_clusters": 10})
+    assert recipe["learning_rate"] is None
+    assert reproduce._checkpoint_name("dac", recipe) == "self_training_dac_8fb54db413b8"
+    assert reproduce._checkpoint_name("dac", {**recipe, "learning_rate": 1.0}) != \
+        "self_training_dac_8fb54db413b8"
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # may stop at maxiter
 def test_more_methods_are_added_to_finished_seeds_from_the_same_start(tmp_path, scaled_blobs,
                                                                      monkeypatch):

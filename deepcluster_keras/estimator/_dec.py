@@ -54,6 +54,10 @@ class DEC(_AutoencoderClustering):
     optimizer : {"sgd", "adam"}, default="sgd"
         Self-training's optimizer: SGD(0.01, momentum 0.9) as the DEC
         tutorial, or Adam as the IDEC code for MNIST and DCEC.
+    learning_rate : float or None, default=None
+        Self-training's learning rate; None: the optimizer's above (0.01,
+        Adam's 0.001). FcIDEC-DA as its authors ran it is
+        ``IDEC(augment=True, learning_rate=1.0)``: SGD(1.0, momentum 0.9).
     maxiter : int, default=8000
         Most self-training batches. 0 stops after the K-means initialisation
         (``labels_`` are then the nearest centres: AE + K-means).
@@ -111,6 +115,7 @@ class DEC(_AutoencoderClustering):
         "maxiter": [Interval(Integral, 0, None, closed="left")],
         "update_interval": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "augment": ["boolean"],
     }
     _training_attributes = ("n_iter", "converged")
@@ -128,6 +133,7 @@ class DEC(_AutoencoderClustering):
         n_init=20,
         alpha=1.0,
         optimizer="sgd",
+        learning_rate=None,
         maxiter=8000,
         update_interval=140,
         tol=0.001,
@@ -145,6 +151,7 @@ class DEC(_AutoencoderClustering):
         self.n_init = n_init
         self.alpha = alpha
         self.optimizer = optimizer
+        self.learning_rate = learning_rate
         self.maxiter = maxiter
         self.update_interval = update_interval
         self.tol = tol
@@ -181,7 +188,7 @@ class DEC(_AutoencoderClustering):
         result = dec.self_train(
             model, start.X, start.y, y_pred_init=self.kmeans_labels_, maxiter=self.maxiter,
             update_interval=self.update_interval, tol=self.tol, batch_size=self.batch_size,
-            optimizer=training.clustering_optimizer(self.optimizer), verbose=min(self.verbose, 2),
+            optimizer=training.clustering_optimizer(self.optimizer, self.learning_rate), verbose=min(self.verbose, 2),
             checkpoint_dir=None if start.progress is None else start.progress.self_training,
             augmentation=self._augmentation(start.X, start.seed, "self-training"),
             callbacks=callbacks, **self._self_train_kwargs())
@@ -258,6 +265,7 @@ class IDEC(DEC):
         n_init=20,
         alpha=1.0,
         optimizer="sgd",
+        learning_rate=None,
         maxiter=8000,
         update_interval=140,
         tol=0.001,
@@ -271,7 +279,7 @@ class IDEC(DEC):
             n_clusters, autoencoder=autoencoder, ae_weights=ae_weights,
             pretrain_epochs=pretrain_epochs, pretrain_optimizer=pretrain_optimizer,
             batch_size=batch_size, n_init=n_init, alpha=alpha, optimizer=optimizer,
-            maxiter=maxiter, update_interval=update_interval, tol=tol, augment=augment,
+            learning_rate=learning_rate, maxiter=maxiter, update_interval=update_interval, tol=tol, augment=augment,
             verbose=verbose,
             random_state=random_state, checkpoint_dir=checkpoint_dir,
         )
