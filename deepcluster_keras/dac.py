@@ -214,7 +214,7 @@ def predict(net, x, batch_size=SCORE_BATCH_SIZE):
 
 def train(model, net, x, y=None, *, epochs=20, chunk_size=1000, passes=5, batch_size=128,
           threshold_start=THRESHOLD_START, threshold_end=THRESHOLD_END, seed=0, verbose=1,
-          checkpoint_dir=None, callbacks=None, progress_seconds=60.0):
+          checkpoint_dir=None, callbacks=None, progress_seconds=60.0, checkpoint_seconds=600.0):
     """Train a :func:`build_pair_model` model as the authors' code: per epoch,
     per chunk of ``chunk_size`` images in order, the pair labels from ``net``
     on the clean chunk, then ``passes`` passes over it in shuffled batches of
@@ -225,8 +225,10 @@ def train(model, net, x, y=None, *, epochs=20, chunk_size=1000, passes=5, batch_
     are drawn from ``(seed, epoch, chunk, pass)``; the transforms from the
     model's augmentation layer, whose state is saved with it. With
     ``checkpoint_dir`` the model, its optimizer and the history are saved
-    after every epoch, and a call with the same settings continues there.
-    ``callbacks``: Keras callbacks told of each epoch's end. With ``verbose``,
+    after every epoch, and inside an epoch after a chunk at most every
+    ``checkpoint_seconds``; a call with the same settings continues there
+    (to the same result). ``callbacks``: Keras callbacks told of each
+    batch's and each epoch's end. With ``verbose``,
     an epoch that runs longer than ``progress_seconds`` (MNIST-70k's take half
     an hour on two cores) says how far it is, at most once that often.
 
@@ -244,11 +246,12 @@ def train(model, net, x, y=None, *, epochs=20, chunk_size=1000, passes=5, batch_
     def labels_of():
         return predict(net, x).argmax(1)
 
-    def train_epoch(epoch, labels):
+    def train_epoch(epoch, labels, part):
         th = threshold(epoch, epochs, threshold_start, threshold_end)
-        losses, same = [], []
+        done = part.resumed or {"chunks": 0, "losses": [], "same_pairs": []}
+        losses, same = list(done["losses"]), list(done["same_pairs"])
         started = said = time.monotonic()
-        for chunk in range(n_chunks):
+        for chunk in range(done["chunks"], n_chunks):
             if verbose and chunk and time.monotonic() - said >= progress_seconds:
                 said = time.monotonic()
                 print(f"     epoch {epoch + 1}: chunk {chunk}/{n_chunks}  loss "
@@ -262,6 +265,9 @@ def train(model, net, x, y=None, *, epochs=20, chunk_size=1000, passes=5, batch_
                     index = order[begin:begin + batch_size]
                     loss = model.train_on_batch(xs[index], targets[np.ix_(index, index)])
                     losses.append(float(np.ravel(loss)[0]))
+                    part.batch_end()
+            part.save(chunk + 1, n_chunks, {"chunks": chunk + 1, "losses": losses,
+                                             "same_pairs": same})
         loss = float(np.mean(losses))
         check_finite(loss, "epoch", epoch + 1)
         previous, labels = labels, labels_of()
@@ -278,6 +284,7 @@ def train(model, net, x, y=None, *, epochs=20, chunk_size=1000, passes=5, batch_
                                                                float(threshold_end)],
                   "seed": int(seed)},
         checkpoint_dir=checkpoint_dir, verbose=verbose, callbacks=callbacks,
+        part_seconds=float(checkpoint_seconds),
         start=lambda: ({"epoch": 0, "threshold": None, "loss": None, "same_pairs": None,
                         "delta_label": None}, labels_of()),
         describe=lambda e: (f"  threshold {e['threshold']:.2f}  loss {e['loss']:.4f}  "

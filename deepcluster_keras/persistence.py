@@ -238,10 +238,12 @@ class SelfTrainingCheckpoint:
             state["y_pred_last"] = arrays["y_pred_last"] if arrays["known"] else None
         return state
 
-    def save(self, model, state, y_pred_last):
+    def save(self, model, state, y_pred_last, suffix=""):
+        """Keep ``model``, ``state`` (JSON) and the labels; ``suffix`` tells
+        apart the files of two saves at the same iteration (inside an epoch)."""
         os.makedirs(self.directory, exist_ok=True)
         previous = self._read()
-        stem = os.path.join(self.directory, f"self_training_{state['iteration']}")
+        stem = os.path.join(self.directory, f"self_training_{state['iteration']}{suffix}")
         atomic_save(stem + ".keras", model.save)
         labels = np.zeros(0, int) if y_pred_last is None else y_pred_last
         atomic_save(stem + ".npz", lambda tmp: np.savez(
@@ -278,9 +280,12 @@ class EpochCheckpoint:
         progress = EpochCheckpoint(directory, x, settings, model)
         first, history, labels = progress.resume(history, say, "epoch", epochs)
         for epoch in range(first, epochs):
-            ...
+            ...  # a long epoch may progress.save_part(epoch, ...) as it goes
             progress.save(epoch + 1, history, labels)
         progress.done()  # then progress.seconds(): the training's time, resumptions included
+
+    After ``resume``, ``part`` is what :meth:`save_part` kept inside the
+    epoch ``first`` (``{"step", "steps", "state"}``), else None.
     """
 
     def __init__(self, directory, x, settings, model):
@@ -288,6 +293,7 @@ class EpochCheckpoint:
         self.checkpoint = None if directory is None else SelfTrainingCheckpoint(
             directory, {"data": data_fingerprint(x), **settings})
         self._start = time.perf_counter()
+        self.part = None
 
     def resume(self, history, say, unit, total):
         """``(first, history, labels)``: where the loop starts, the saved ones
@@ -301,7 +307,10 @@ class EpochCheckpoint:
             if state is not None:
                 first, history, seconds, labels = (state["iteration"], state["history"],
                                                    state["seconds"], state["y_pred_last"])
-                say(f"Resuming from the checkpoint after {unit} {first} of {total}.")
+                self.part = state.get("part")
+                say(f"Resuming from the checkpoint after {unit} {first} of {total}"
+                    + ("." if self.part is None else f" and {self.part['step']} of the "
+                       f"{self.part['steps']} steps of {unit} {first + 1}."))
         self._start = time.perf_counter() - seconds
         return first, history, labels
 
@@ -313,6 +322,16 @@ class EpochCheckpoint:
         if self.checkpoint is not None:
             self.checkpoint.save(self.model, {"iteration": done, "history": history,
                                               "seconds": self.seconds()}, labels)
+
+    def save_part(self, epoch, step, steps, state, history, labels):
+        """Keep the state inside epoch ``epoch`` (from 0) after ``step`` of its
+        ``steps``: the model, ``state`` (JSON: what the epoch needs to go on),
+        and the ``history`` and ``labels`` of the epochs before it."""
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.model, {
+                "iteration": epoch, "history": history, "seconds": self.seconds(),
+                "part": {"step": int(step), "steps": int(steps), "state": state}},
+                labels, suffix=f"_part_{int(step)}")
 
     def done(self):
         """The loop finished: its checkpoint is no longer needed."""

@@ -28,6 +28,7 @@ __all__ = [
     "augmented_model",
     "EpochTraining",
     "epoch_loop",
+    "EpochPart",
     "check_finite",
     "append_epoch",
     "scores_text",
@@ -416,8 +417,35 @@ def check_finite(loss, unit, number, hint=DIVERGED_HINT):
         raise FloatingPointError(f"Training diverged in {unit} {number} (loss={loss}). {hint}")
 
 
+class EpochPart:
+    """What :func:`epoch_loop` hands a ``train_epoch`` that checkpoints inside
+    its epochs (``part_seconds``; DAC's MNIST-70k epochs take 20-50 minutes
+    on two cores): ``resumed``, the ``state`` it saved in this epoch before an
+    interruption (else None), :meth:`save` and :meth:`batch_end`."""
+
+    def __init__(self, progress, epoch, history, labels, callbacks, seconds, resumed=None):
+        self.progress, self.epoch, self.history, self.labels = progress, epoch, history, labels
+        self.callbacks, self.seconds, self.resumed = callbacks, seconds, resumed
+        self._saved = time.monotonic()
+        self._batch = 0
+
+    def batch_end(self):
+        """Tell the callbacks that a batch ended (``on_train_batch_end``)."""
+        self.callbacks.on_train_batch_end(self._batch)
+        self._batch += 1
+
+    def save(self, step, steps, state):
+        """Checkpoint after ``step`` of the epoch's ``steps``, with ``state``
+        (JSON: what the epoch needs to go on from there), when ``seconds``
+        have passed since the epoch began or was last saved."""
+        if time.monotonic() - self._saved >= self.seconds:
+            self.progress.save_part(self.epoch, step, steps, state, self.history, self.labels)
+            self._saved = time.monotonic()
+
+
 def epoch_loop(train_epoch, *, model, x, y, epochs, keys, settings, checkpoint_dir=None,
-               verbose=0, start=None, describe=None, unit="epoch", callbacks=None):
+               verbose=0, start=None, describe=None, unit="epoch", callbacks=None,
+               part_seconds=None):
     """The loop of the epoch-based methods (DKM, the alternating scheme,
     DESOM, VaDE, RIM, IMSAT, DAC): train, score, report, checkpoint, epoch after
     epoch, and continue after an interruption where it was saved.
@@ -446,6 +474,11 @@ def epoch_loop(train_epoch, *, model, x, y, epochs, keys, settings, checkpoint_d
         ``on_epoch_end(epoch, entry)`` after each epoch (with its scores),
         ``on_train_begin`` / ``on_train_end``; one that sets
         ``model.stop_training = True`` ends the loop after that epoch.
+    part_seconds : float, optional
+        Given, ``train_epoch`` is called ``(epoch, labels, part)`` with an
+        :class:`EpochPart`: it resumes from ``part.resumed``, checkpoints
+        with ``part.save`` (at most every ``part_seconds``) and calls
+        ``part.batch_end()`` (the callbacks' ``on_train_batch_end``).
 
     Returns
     -------
@@ -468,7 +501,12 @@ def epoch_loop(train_epoch, *, model, x, y, epochs, keys, settings, checkpoint_d
     callbacks.on_train_begin()
     done = first
     for epoch in range(first, epochs):
-        entry, labels = train_epoch(epoch, labels)
+        if part_seconds is None:
+            entry, labels = train_epoch(epoch, labels)
+        else:
+            resumed = progress.part["state"] if progress.part and epoch == first else None
+            part = EpochPart(progress, epoch, history, labels, callbacks, part_seconds, resumed)
+            entry, labels = train_epoch(epoch, labels, part)
         check_finite(entry["loss"], unit, epoch + 1)
         append_epoch(history, entry, y, labels)
         say(f"   {unit} {epoch + 1}/{epochs}" + (describe(entry) if describe else "")

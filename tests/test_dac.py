@@ -200,6 +200,46 @@ def test_an_interrupted_fit_continues_to_the_same_labels(digit_images, tmp_path,
     np.testing.assert_array_equal(resumed.labels_, whole.labels_)
 
 
+def test_an_epoch_interrupted_between_chunks_continues_to_the_same_result(digit_images,
+                                                                         tmp_path, batches):
+    """An MNIST-70k epoch takes half an hour: with ``checkpoint_seconds`` the
+    progress inside it is kept after each chunk (here after every one), and
+    the same call continues from there to the same weights and history."""
+    x, y = digit_images[0][:400], digit_images[1][:400]
+
+    def train(**kwargs):
+        net = dac.build_dac_network((8, 8, 1), 4, padding="same", seed=0)
+        pairs = dac.build_pair_model(net, dac.augmentation(seed=0))
+        pairs.compile(optimizer=dac.optimizer(), loss="mse")
+        result = dac.train(pairs, net, x, y, epochs=2, chunk_size=100, passes=2, batch_size=50,
+                           seed=0, verbose=0, **kwargs)
+        return result, net
+
+    whole, net = train()
+    folder = tmp_path / "progress"
+    with pytest.raises(KeyboardInterrupt):  # in epoch 2, in the second pass over its third chunk
+        train(checkpoint_dir=str(folder), checkpoint_seconds=0, callbacks=batches.reset(16 + 11))
+    saved = dac_checkpoint(folder)
+    assert saved["iteration"] == 1 and saved["part"]["step"] == 2 and saved["part"]["steps"] == 4
+    assert len(saved["part"]["state"]["losses"]) == 8 and len(saved["history"]["loss"]) == 2
+    resumed, resumed_net = train(checkpoint_dir=str(folder), callbacks=batches.reset())
+    assert batches.calls == 8, "the last two chunks of epoch 2 only"
+    for a, b in zip(resumed_net.get_weights(), net.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert resumed.history["loss"][1:] == pytest.approx(whole.history["loss"][1:], rel=1e-5)
+    assert resumed.history["same_pairs"] == whole.history["same_pairs"]
+    np.testing.assert_array_equal(resumed.labels, whole.labels)
+    assert not folder.exists(), "removed when done"
+
+
+def dac_checkpoint(folder):
+    import json
+
+    from deepcluster_keras.persistence import SelfTrainingCheckpoint
+
+    return json.loads((folder / SelfTrainingCheckpoint.STATE_FILE).read_text())
+
+
 def test_images_and_settings_are_checked(digit_images):
     x = digit_images[0]
     with pytest.raises(ValueError, match="padding='same' for smaller images"):

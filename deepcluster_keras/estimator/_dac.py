@@ -50,7 +50,9 @@ class DAC(_InformationClustering):
         is the authors', for images of at least 20x20 pixels; "same" takes
         smaller ones (scikit-learn's 8x8 digits). "auto": "valid" when the
         images are large enough, else "same".
-    verbose, random_state, checkpoint_dir : as :class:`DEC`. On TensorFlow an
+    verbose, random_state, checkpoint_dir : as :class:`DEC`; the progress is
+        kept after every epoch and inside one every ten minutes (after a
+        chunk), so an interrupted fit loses at most that. On TensorFlow an
         int ``random_state`` repeats a fit only when TensorFlow runs one
         operation at a time: set ``TF_NUM_INTEROP_THREADS=1`` before
         TensorFlow is imported (the command line does).
