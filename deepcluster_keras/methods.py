@@ -123,9 +123,9 @@ def check_methods(methods):
 #: gamma), written here so that the command line shows them without starting
 #: TensorFlow (tests/test_structure.py holds them to ``IDEC().get_params()``).
 RECIPE_DEFAULTS = {"alpha": 1.0, "augment": False, "autoencoder": "dense", "batch_size": 256,
-                   "gamma": 0.1, "learning_rate": None, "maxiter": 8000, "n_clusters": 10, "n_init": 20, "optimizer": "sgd",
-                   "pretrain_epochs": 300, "pretrain_optimizer": None, "tol": 0.001,
-                   "update_interval": 140}
+                   "gamma": 0.1, "learning_rate": None, "maxiter": 8000, "n_clusters": 10,
+                   "n_init": 20, "optimizer": "sgd", "pretrain_epochs": 300,
+                   "pretrain_optimizer": None, "tol": 0.001, "update_interval": 140}
 
 
 #: Recipe parameters added after results were recorded, with the value that

@@ -196,8 +196,8 @@ def _recipe_line(recipe, methods_=(), own_autoencoder=()):
                 + _own_params_note(recipe, ", except "))
     return (f"{recipe['dataset']} ({recipe['n_samples']} samples), {recipe['autoencoder']} autoencoder, "
             f"{recipe['pretrain_epochs']} pretraining epochs ({recipe['pretrain_optimizer']}), "
-            f"self-training with {recipe['optimizer']}{_learning_rate_note(recipe)}, maxiter {recipe['maxiter']}, "
-            f"update_interval {recipe['update_interval']}, tol {recipe['tol']}"
+            f"self-training with {recipe['optimizer']}{_learning_rate_note(recipe)}, "
+            f"maxiter {recipe['maxiter']}, update_interval {recipe['update_interval']}, tol {recipe['tol']}"
             + (", images shifted and rotated in both stages (DEC-DA)" if recipe.get("augment") else "")
             + _own_params_note(recipe, "; "))
 

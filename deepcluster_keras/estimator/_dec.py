@@ -188,7 +188,8 @@ class DEC(_AutoencoderClustering):
         result = dec.self_train(
             model, start.X, start.y, y_pred_init=self.kmeans_labels_, maxiter=self.maxiter,
             update_interval=self.update_interval, tol=self.tol, batch_size=self.batch_size,
-            optimizer=training.clustering_optimizer(self.optimizer, self.learning_rate), verbose=min(self.verbose, 2),
+            optimizer=training.clustering_optimizer(self.optimizer, self.learning_rate),
+            verbose=min(self.verbose, 2),
             checkpoint_dir=None if start.progress is None else start.progress.self_training,
             augmentation=self._augmentation(start.X, start.seed, "self-training"),
             callbacks=callbacks, **self._self_train_kwargs())
@@ -279,7 +280,8 @@ class IDEC(DEC):
             n_clusters, autoencoder=autoencoder, ae_weights=ae_weights,
             pretrain_epochs=pretrain_epochs, pretrain_optimizer=pretrain_optimizer,
             batch_size=batch_size, n_init=n_init, alpha=alpha, optimizer=optimizer,
-            learning_rate=learning_rate, maxiter=maxiter, update_interval=update_interval, tol=tol, augment=augment,
+            learning_rate=learning_rate, maxiter=maxiter, update_interval=update_interval, tol=tol,
+            augment=augment,
             verbose=verbose,
             random_state=random_state, checkpoint_dir=checkpoint_dir,
         )
