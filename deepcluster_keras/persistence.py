@@ -15,7 +15,6 @@ and the checkpoints that let pretraining, self-training and an estimator's
 """
 
 import hashlib
-import inspect
 import json
 import os
 import time
@@ -375,13 +374,12 @@ class FitProgress:
         if self.state:
             # A parameter of the same class added since the stamp was written
             # counts at its default, the value that reproduces the fit it names.
-            defaults = {name: json.loads(json.dumps(p.default, default=str))
-                        for name, p in inspect.signature(type(estimator)).parameters.items()
-                        if p.default is not inspect.Parameter.empty}
             saved = self.state.get("params") or {}
             if self.state.get("class") == stamp["class"]:
+                defaults = json.loads(json.dumps(type(estimator)().get_params(deep=False),
+                                                 default=str))
                 self.state["params"] = {**{k: defaults[k] for k in stamp["params"]
-                                           if k not in saved and k in defaults}, **saved}
+                                           if k not in saved}, **saved}
             changed = sorted(k for k in stamp if self.state.get(k) != stamp[k])
             if changed:
                 raise ValueError(

@@ -53,8 +53,9 @@ def clustering_optimizer(name="sgd", learning_rate=None):
     momentum 0.9), or ``"adam"``, Adam() as the IDEC code for MNIST and DCEC;
     ``learning_rate`` replaces the rate (0.01, 0.001) where given."""
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate or 0.001)
-    return keras.optimizers.SGD(learning_rate=learning_rate or 0.01, momentum=0.9)
+        return keras.optimizers.Adam(learning_rate=0.001 if learning_rate is None else learning_rate)
+    return keras.optimizers.SGD(learning_rate=0.01 if learning_rate is None else learning_rate,
+                                momentum=0.9)
 
 
 class EpochProgress(keras.callbacks.Callback):
