@@ -261,9 +261,11 @@ def _time_left(out, seeds_left, todo_methods, work_dir, shared):
     return f"== {len(stages)} seed(s) to run, ~{left / 60:.0f} min left by the times so far"
 
 
-#: Recipe parameters added after work folders were named: at these values they
-#: are left out of the checkpoint's name, so that running work keeps its folder.
-_NAMED_ONLY_WHEN_SET = {"learning_rate": None}
+#: Recipe parameters added after work folders were named: at the value their
+#: absence means they are left out of the checkpoint's name, so that running
+#: work keeps its folder. ``augment`` is named always: it was in the names
+#: before ``ADDED_LATER`` listed it.
+_NAMED_ONLY_WHEN_SET = {k: v for k, v in methods.ADDED_LATER.items() if k != "augment"}
 
 
 def _checkpoint_name(method, recipe):
