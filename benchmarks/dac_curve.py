@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from deepcluster_keras import layout, plots, report  # noqa: E402
 from deepcluster_keras.persistence import read_json  # noqa: E402
@@ -45,12 +46,15 @@ def main():
     for label, epochs, acc, style in curves:
         ax.plot(epochs, acc, label=label, **style)
         zoom.plot(epochs[1:], acc[1:], label=label, **style)
-    ax.set(xlabel="epoch", ylabel="ACC", title="DAC on MNIST-70k", ylim=(0, 1))
+    ax.set(xlabel="epoch", ylabel="ACC", title="DAC on MNIST-70k", xlim=(-0.5, len(log) - 0.5),
+           ylim=(0, 1))
     ax.legend(loc="lower right")
     low = min(min(acc[1:]) for _, _, acc, _ in curves if len(acc) > 1)
     zoom.set(xlabel="epoch", ylabel="ACC", title="from epoch 1", xlim=(0.5, len(log) - 0.5),
              ylim=(min(0.95, low - 0.005), 1.0))
     zoom.grid(alpha=0.3)
+    for axis in (ax, zoom):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     if args.out:
         print(f"wrote {plots.save_figure(ax, args.out, dpi=90)}")
 
