@@ -347,6 +347,17 @@ def saved_progress(directory):
     return False
 
 
+def _fit_params(estimator):
+    """The parameters that name a fit: all but ``verbose`` and ``checkpoint_dir``."""
+    return {k: v for k, v in estimator.get_params().items()
+            if k not in ("verbose", "checkpoint_dir")}
+
+
+def _as_read_back(value):
+    """``value`` as it reads back from JSON, to compare with a saved one."""
+    return json.loads(json.dumps(value, default=str))
+
+
 class FitProgress:
     """What ``fit`` keeps in ``checkpoint_dir``: a stamp naming the fit (its
     parameters and data), the pretraining checkpoints, then the pretrained
@@ -361,11 +372,8 @@ class FitProgress:
         self.weights = os.path.join(self.directory, AE_WEIGHTS_FILE)
         self.self_training = os.path.join(self.directory, "self_training")
         self.best_model = os.path.join(self.directory, "best_restart.keras")
-        params = {k: v for k, v in estimator.get_params().items()
-                  if k not in ("verbose", "checkpoint_dir")}
-        # As it reads back from JSON, to compare with a saved one.
-        stamp = json.loads(json.dumps({"class": type(estimator).__name__, "params": params,
-                                       "data": data_fingerprint(X)}, default=str))
+        stamp = _as_read_back({"class": type(estimator).__name__, "params": _fit_params(estimator),
+                               "data": data_fingerprint(X)})
         self.state = self._read() or {}
         if self.state and not saved_progress(self.directory):
             # A fit that stopped before saving anything (bad data, a diverged
@@ -376,8 +384,7 @@ class FitProgress:
             # counts at its default, the value that reproduces the fit it names.
             saved = self.state.get("params") or {}
             if self.state.get("class") == stamp["class"]:
-                defaults = json.loads(json.dumps(type(estimator)().get_params(deep=False),
-                                                 default=str))
+                defaults = _as_read_back(_fit_params(type(estimator)()))
                 self.state["params"] = {**{k: defaults[k] for k in stamp["params"]
                                            if k not in saved}, **saved}
             changed = sorted(k for k in stamp if self.state.get(k) != stamp[k])
